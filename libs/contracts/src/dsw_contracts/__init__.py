@@ -1,0 +1,1 @@
+"""dsw_contracts."""

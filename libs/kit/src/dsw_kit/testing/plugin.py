@@ -1,0 +1,1 @@
+"""pytest plugin: fixtures shared by every package's tests."""
