@@ -1,1 +1,25 @@
-"""dsw_contracts."""
+"""Wire contracts shared by the platform services: topics, event types and versioned payloads.
+
+Services never import each other's code; what they say to each other over Kafka is defined here,
+once, as small pydantic models that carry a ``schema_version``.
+"""
+
+from dsw_contracts._catalog import (
+    BatchCompleted,
+    DatasetChanged,
+)
+from dsw_contracts._topics import (
+    ALL_TOPICS,
+    DEAD_LETTER_SUFFIX,
+    EventPayload,
+    topic_for,
+)
+
+__all__ = [
+    "ALL_TOPICS",
+    "DEAD_LETTER_SUFFIX",
+    "BatchCompleted",
+    "DatasetChanged",
+    "EventPayload",
+    "topic_for",
+]

@@ -1,1 +1,3 @@
-"""dsw_catalog."""
+"""The catalog service of the data science workspace."""
+
+__version__ = "0.1.0"

@@ -1,1 +1,109 @@
-"""pytest plugin: fixtures shared by every package's tests."""
+"""pytest plugin of the platform kit: a real broker, real databases, tokens.
+
+Fixtures:
+
+- ``tansu``: a Tansu broker process for the whole test session (memory storage, free port).
+- ``database_url``: a fresh, empty database for one test: a SQLite file, or a new PostgreSQL
+  database when ``DSW_TEST_POSTGRES_URL`` is set (dropped after the test).
+- ``dsw_home``: an empty data home for one test.
+- ``issue_token``: signs tokens the services under test accept (HS256 secret in ``dsw_home``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from dsw_kit.auth import Authenticator, all_scopes
+from dsw_kit.broker import TansuBroker
+from dsw_kit.settings import AuthSettings
+
+POSTGRES_ENV = "DSW_TEST_POSTGRES_URL"
+
+
+def postgres_admin_url() -> str | None:
+    """The PostgreSQL server tests create databases on, if configured."""
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """A real Kafka-protocol broker for the test session."""
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    broker = TansuBroker(log_path=log).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def dsw_home(tmp_path: Path) -> Path:
+    """An empty data home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+def create_postgres_database(admin_url: str, prefix: str = "dsw_test") -> str:
+    """Create an empty database on the server of ``admin_url``; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = make_url(admin_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(database_url: str) -> None:
+    """Drop a database made by :func:`create_postgres_database` (closing its connections)."""
+    url = make_url(database_url)
+    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database (SQLite, or PostgreSQL when DSW_TEST_POSTGRES_URL is set)."""
+    admin = postgres_admin_url()
+    if admin is None:
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    url = create_postgres_database(admin)
+    yield url
+    drop_postgres_database(url)
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture
+def issue_token(dsw_home: Path) -> TokenFactory:
+    """``issue_token(scopes=None, org_id="org-a", sandboxes=("prod",), subject="alice")``."""
+    issuer = Authenticator(AuthSettings(), dsw_home).issuer()
+
+    def issue(
+        scopes: list[str] | None = None,
+        *,
+        org_id: str | None = "org-a",
+        sandboxes: tuple[str, ...] = ("prod",),
+        subject: str = "alice",
+        ttl_seconds: int | None = None,
+    ) -> str:
+        return issuer.issue(
+            subject,
+            all_scopes() if scopes is None else scopes,
+            org_id=org_id,
+            sandboxes=sandboxes,
+            default_sandbox=sandboxes[0] if sandboxes else "prod",
+            ttl_seconds=ttl_seconds,
+        )
+
+    return issue

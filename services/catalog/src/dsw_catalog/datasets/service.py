@@ -1,0 +1,73 @@
+"""Use cases of datasets: they add and flush, the request boundary commits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from dsw_catalog.datasets import repository
+from dsw_catalog.datasets.schemas import DatasetCreate, DatasetUpdate
+from dsw_catalog.models import Dataset
+from dsw_contracts import DatasetChanged
+from dsw_kit.db import utcnow
+from dsw_kit.errors import Conflict, NotFound
+from dsw_kit.web import UnitOfWork
+
+
+def _announce(
+    work: UnitOfWork, dataset: Dataset, change: Literal["created", "updated", "deleted"]
+) -> None:
+    work.publish(
+        f"dsw.catalog.dataset.{change}",
+        str(dataset.id),
+        DatasetChanged(
+            dataset_id=str(dataset.id),
+            name=dataset.name,
+            schema_id=dataset.schema_id,
+            change=change,
+        ),
+    )
+
+
+def create_dataset(work: UnitOfWork, request: DatasetCreate) -> Dataset:
+    """Register a new dataset; its name must be free in the tenant."""
+    if repository.find_live_by_name(work.session, request.name) is not None:
+        raise Conflict(f"a dataset named {request.name!r} already exists", code="name_taken")
+    dataset = Dataset(**request.model_dump(), created_by=work.context.subject)
+    work.session.add(dataset)
+    work.session.flush()
+    _announce(work, dataset, "created")
+    return dataset
+
+
+def get_dataset(work: UnitOfWork, dataset_id: uuid.UUID) -> Dataset:
+    """The dataset, or 404 (also for another tenant's or a deleted one)."""
+    dataset = repository.get_live(work.session, dataset_id)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id} not found", code="dataset_not_found")
+    return dataset
+
+
+def update_dataset(work: UnitOfWork, dataset: Dataset, changes: DatasetUpdate) -> Dataset:
+    """Apply metadata changes (the version check guards concurrent updates)."""
+    values = changes.model_dump(exclude_unset=True)
+    new_name: str | None = values.get("name")
+    if (
+        new_name
+        and new_name != dataset.name
+        and repository.find_live_by_name(work.session, new_name) is not None
+    ):
+        raise Conflict(f"a dataset named {new_name!r} already exists", code="name_taken")
+    for field, value in values.items():
+        if value is not None or field == "timestamp_field":
+            setattr(dataset, field, value)
+    work.session.flush()
+    _announce(work, dataset, "updated")
+    return dataset
+
+
+def delete_dataset(work: UnitOfWork, dataset: Dataset) -> None:
+    """Soft-delete: hidden from every read; its data stays until an explicit purge."""
+    dataset.deleted_at = utcnow()
+    work.session.flush()
+    _announce(work, dataset, "deleted")
