@@ -1,0 +1,234 @@
+"""The registry of XDM components and composed schemas (what the catalog exposes over REST)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Final
+
+from ._exceptions import (
+    ComponentNotFoundError,
+    DuplicateComponentError,
+    InvalidDefinitionError,
+)
+from ._resolve import Resolver, component_kind
+from ._schema import Schema, compose, schema_from_json
+from ._standard import STANDARD_COMPONENTS
+
+__all__ = ["KINDS", "Component", "Registry", "standard_registry"]
+
+KINDS: Final = ("behavior", "class", "fieldgroup", "datatype")
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component: its `$id`, kind (see `KINDS`), title and JSON definition."""
+
+    id: str
+    kind: str
+    title: str
+    description: str | None
+    standard: bool
+    definition: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """A deep copy of the definition, safe to serialise or modify."""
+        return copy.deepcopy(dict(self.definition))
+
+
+class Registry:
+    """XDM components (behaviours, classes, field groups, data types) and schemas by `$id`.
+
+    `Registry()` starts with the standard components; `Registry(standard=False)` starts empty.
+    Registering validates the component by resolving it, so a registry never holds a component
+    with unknown references or cycles. Thread-safe for concurrent reads and registrations.
+    """
+
+    def __init__(self, *, standard: bool = True) -> None:
+        self._components: dict[str, Component] = {}
+        self._schemas: dict[str, Schema] = {}
+        self._lock = threading.RLock()
+        if standard:
+            for definition in STANDARD_COMPONENTS:
+                self._add(definition, standard=True)
+            for component_id in list(self._components):
+                Resolver(self.lookup).component(component_id)
+
+    # -- components ----------------------------------------------------------------------------
+
+    def lookup(self, component_id: str) -> Mapping[str, Any] | None:
+        """The raw definition of a component, or None (the resolver's view of the registry)."""
+        component = self._components.get(component_id)
+        return component.definition if component else None
+
+    def get(self, component_id: str) -> Component:
+        """The component with this `$id`; raises `ComponentNotFoundError`."""
+        try:
+            return self._components[component_id]
+        except KeyError:
+            raise ComponentNotFoundError(component_id) from None
+
+    def __contains__(self, component_id: object) -> bool:
+        return component_id in self._components
+
+    def components(self, kind: str | None = None) -> list[Component]:
+        """Components of one kind (or all), sorted by `$id`."""
+        if kind is not None and kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        return sorted(
+            (c for c in self._components.values() if kind is None or c.kind == kind),
+            key=lambda c: c.id,
+        )
+
+    def classes(self) -> list[Component]:
+        """Every class (XDM Individual Profile, XDM ExperienceEvent and custom ones)."""
+        return self.components("class")
+
+    def field_groups(self, *, for_class: str | None = None) -> list[Component]:
+        """Every field group, or only those that can extend `for_class`."""
+        groups = self.components("fieldgroup")
+        if for_class is None:
+            return groups
+        lineage = {for_class}
+        if for_class in self._components:
+            extends = self._components[for_class].definition.get("meta:extends") or []
+            lineage.update([extends] if isinstance(extends, str) else extends)
+        return [
+            group
+            for group in groups
+            if not group.definition.get("meta:intendedToExtend")
+            or lineage.intersection(group.definition["meta:intendedToExtend"])
+        ]
+
+    def data_types(self) -> list[Component]:
+        """Every data type (reusable object shape)."""
+        return self.components("datatype")
+
+    def behaviors(self) -> list[Component]:
+        """The behaviours (record, time-series)."""
+        return self.components("behavior")
+
+    def register(self, definition: Mapping[str, Any]) -> Component:
+        """Register a custom class, field group or data type (component JSON, see README).
+
+        The definition is copied and resolved immediately; on any error nothing is registered.
+        Raises `DuplicateComponentError`, `InvalidDefinitionError`, `UnknownReferenceError` or
+        `ReferenceCycleError`.
+        """
+        with self._lock:
+            component = self._add(definition, standard=False)
+            try:
+                Resolver(self.lookup).component(component.id)
+                if component.kind == "class":
+                    # A class must name its behaviour; composing an empty schema checks that.
+                    compose(component.id, title=component.title, registry=self)
+            except Exception:
+                del self._components[component.id]
+                raise
+            return component
+
+    def unregister(self, component_id: str) -> None:
+        """Remove a custom component; standard components cannot be removed."""
+        with self._lock:
+            component = self.get(component_id)
+            if component.standard:
+                raise InvalidDefinitionError(f"{component_id!r} is a standard component")
+            del self._components[component_id]
+
+    # -- schemas -------------------------------------------------------------------------------
+
+    def compose(
+        self,
+        class_id: str,
+        field_groups: Sequence[str] = (),
+        *,
+        title: str,
+        description: str | None = None,
+        tenant_id: str | None = None,
+        tenant_fields: Mapping[str, Any] | None = None,
+        schema_id: str | None = None,
+    ) -> Schema:
+        """`compose` against this registry (the schema is not registered)."""
+        return compose(
+            class_id,
+            field_groups,
+            title=title,
+            description=description,
+            tenant_id=tenant_id,
+            tenant_fields=tenant_fields,
+            schema_id=schema_id,
+            registry=self,
+        )
+
+    def schema_from_json(self, document: Mapping[str, Any]) -> Schema:
+        """`schema_from_json` against this registry (the schema is not registered)."""
+        return schema_from_json(document, registry=self)
+
+    def register_schema(self, schema: Schema | Mapping[str, Any]) -> Schema:
+        """Register a composed schema (or its JSON document); raises `DuplicateComponentError`."""
+        if not isinstance(schema, Schema):
+            schema = self.schema_from_json(schema)
+        with self._lock:
+            if schema.id in self._schemas or schema.id in self._components:
+                raise DuplicateComponentError(f"{schema.id!r} is already registered")
+            self._schemas[schema.id] = schema
+        return schema
+
+    def get_schema(self, schema_id: str) -> Schema:
+        """A registered schema; raises `ComponentNotFoundError`."""
+        try:
+            return self._schemas[schema_id]
+        except KeyError:
+            raise ComponentNotFoundError(schema_id) from None
+
+    def schemas(self) -> list[Schema]:
+        """Registered schemas, sorted by `$id`."""
+        return sorted(self._schemas.values(), key=lambda s: s.id)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _add(self, definition: Mapping[str, Any], *, standard: bool) -> Component:
+        if not isinstance(definition, Mapping):
+            raise InvalidDefinitionError("a component must be a JSON object")
+        try:
+            # A JSON round trip both deep-copies and proves the definition is plain JSON.
+            document = json.loads(json.dumps(definition))
+        except (TypeError, ValueError) as error:
+            raise InvalidDefinitionError(f"a component must be plain JSON: {error}") from None
+        component_id = document.get("$id")
+        if not isinstance(component_id, str) or "://" not in component_id:
+            raise InvalidDefinitionError("a component needs an absolute URI '$id'")
+        if "#" in component_id:
+            raise InvalidDefinitionError(f"'$id' may not contain a fragment: {component_id!r}")
+        title = document.get("title")
+        if not isinstance(title, str) or len(title) < 3:
+            raise InvalidDefinitionError(f"{component_id}: 'title' of at least 3 characters")
+        if document.get("type", "object") != "object":
+            raise InvalidDefinitionError(f"{component_id}: a component has type 'object'")
+        intended = document.get("meta:intendedToExtend")
+        if intended is not None and not (
+            isinstance(intended, list) and all(isinstance(i, str) for i in intended)
+        ):
+            raise InvalidDefinitionError(f"{component_id}: meta:intendedToExtend is a list")
+        if component_id in self._components or component_id in self._schemas:
+            raise DuplicateComponentError(f"{component_id!r} is already registered")
+        component = Component(
+            id=component_id,
+            kind=component_kind(document),
+            title=title,
+            description=document.get("description"),
+            standard=standard,
+            definition=document,
+        )
+        self._components[component_id] = component
+        return component
+
+
+@cache
+def standard_registry() -> Registry:
+    """The shared registry of standard components (do not register into it: make a `Registry`)."""
+    return Registry()
