@@ -266,7 +266,9 @@ class _BatchChecker:
         if not pa.types.is_map(array.type) or not pa.types.is_string(array.type.key_type):
             self.type_error(context, array, path, field)
             return
-        entries, inner, _ = self._entries(array, context)
+        # Seen as list<struct<key, value>>: pyarrow 26 aborts on list kernels applied to maps.
+        entry = pa.struct([("key", array.type.key_type), ("value", array.type.item_type)])
+        entries, inner, _ = self._entries(pc.cast(array, pa.list_(entry)), context)
         keys, values = entries.field(0), entries.field(1)
         inner = _Context(inner.rows, (*inner.keys, keys))
         assert field.values is not None

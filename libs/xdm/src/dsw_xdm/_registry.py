@@ -15,6 +15,7 @@ from ._exceptions import (
     DuplicateComponentError,
     InvalidDefinitionError,
 )
+from ._fields import Field
 from ._resolve import Resolver, component_kind
 from ._schema import Schema, compose, schema_from_json
 from ._standard import STANDARD_COMPONENTS
@@ -71,6 +72,11 @@ class Registry:
             return self._components[component_id]
         except KeyError:
             raise ComponentNotFoundError(component_id) from None
+
+    def resolve(self, component_id: str) -> Field:
+        """The resolved object `Field` of one component (e.g. to validate a field group alone)."""
+        self.get(component_id)
+        return Resolver(self.lookup).component(component_id)
 
     def __contains__(self, component_id: object) -> bool:
         return component_id in self._components

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import pytest
+
+import dsw_xdm as xdm
+from dsw_xdm import ids
+
+
+def test_standard_components_are_listed_by_kind(registry: xdm.Registry) -> None:
+    assert [c.id for c in registry.classes()] == [ids.EXPERIENCE_EVENT, ids.PROFILE]
+    assert {c.id for c in registry.behaviors()} == {ids.RECORD, ids.TIME_SERIES}
+    groups = {c.id for c in registry.field_groups()}
+    assert {ids.IDENTITY_MAP, ids.COMMERCE_DETAILS, ids.WEB_DETAILS, ids.ENVIRONMENT_DETAILS,
+            ids.PERSON_DETAILS, ids.PERSONAL_CONTACT_DETAILS} == groups  # fmt: skip
+    data_types = {c.id for c in registry.data_types()}
+    assert {ids.PRODUCT_LIST_ITEM, ids.COMMERCE, ids.ADDRESS, ids.IDENTITY_ITEM} <= data_types
+
+
+def test_get_returns_the_definition_with_meta_annotations(registry: xdm.Registry) -> None:
+    event = registry.get(ids.EXPERIENCE_EVENT)
+    assert event.kind == "class"
+    assert event.title == "XDM ExperienceEvent"
+    definition = event.to_json()
+    assert definition["meta:extends"] == [ids.TIME_SERIES, ids.IDENTITY_MAP]
+    assert definition["meta:abstract"] is True
+    assert definition["meta:extensible"] is True
+    assert definition["required"] == ["_id", "timestamp"]
+    commerce = registry.get(ids.COMMERCE_DETAILS).to_json()
+    assert commerce["meta:intendedToExtend"] == [ids.EXPERIENCE_EVENT]
+    definition["title"] = "changed"
+    assert registry.get(ids.EXPERIENCE_EVENT).title == "XDM ExperienceEvent"
+
+
+def test_event_type_is_a_soft_enum_of_the_88_known_values(registry: xdm.Registry) -> None:
+    assert len(xdm.EVENT_TYPES) == 88 == len(set(xdm.EVENT_TYPES))
+    event_type = registry.resolve(ids.TIME_SERIES).properties["eventType"]
+    assert event_type.enum is None
+    assert event_type.soft_enum is not None
+    assert {"commerce.purchases", "web.webpagedetails.pageViews"} <= set(event_type.soft_enum)
+
+
+def test_field_groups_for_a_class(registry: xdm.Registry) -> None:
+    for_profile = {c.id for c in registry.field_groups(for_class=ids.PROFILE)}
+    assert ids.COMMERCE_DETAILS not in for_profile
+    assert {ids.IDENTITY_MAP, ids.PERSON_DETAILS} <= for_profile
+
+
+def test_get_unknown_raises(registry: xdm.Registry) -> None:
+    with pytest.raises(xdm.ComponentNotFoundError) as caught:
+        registry.get("https://ns.adobe.com/xdm/nope")
+    assert isinstance(caught.value, xdm.UnknownReferenceError)
+    assert isinstance(caught.value, xdm.XDMError)
+
+
+def _data_type(component_id: str, properties: dict[str, object]) -> dict[str, object]:
+    return {"$id": component_id, "title": "Custom type", "type": "object", "properties": properties}
+
+
+def test_register_custom_components_and_compose() -> None:
+    registry = xdm.Registry()
+    registry.register(
+        _data_type("https://ns.adobe.com/acme/datatypes/loyalty", {"points": {"type": "integer"}})
+    )
+    group = registry.register(
+        {
+            "$id": "https://ns.adobe.com/acme/mixins/loyalty",
+            "title": "Loyalty",
+            "type": "object",
+            "meta:intendedToExtend": [ids.PROFILE],
+            "definitions": {
+                "loyalty": {
+                    "properties": {
+                        "_acme": {
+                            "type": "object",
+                            "properties": {
+                                "loyalty": {"$ref": "https://ns.adobe.com/acme/datatypes/loyalty"}
+                            },
+                        }
+                    }
+                }
+            },
+            "allOf": [{"$ref": "#/definitions/loyalty"}],
+        }
+    )
+    assert group.kind == "fieldgroup"
+    schema = registry.compose(ids.PROFILE, [group.id], title="Loyal customers")
+    assert schema.field("_acme.loyalty.points").xdm_type == "int"
+    assert not xdm.standard_registry().__contains__(group.id)
+
+
+def test_register_a_custom_class() -> None:
+    registry = xdm.Registry()
+    store = registry.register(
+        {
+            "$id": "https://ns.adobe.com/acme/classes/store",
+            "title": "Store",
+            "type": "object",
+            "meta:extends": [ids.RECORD],
+            "properties": {"storeName": {"type": "string"}},
+        }
+    )
+    assert store.kind == "class"
+    schema = registry.compose(store.id, [ids.IDENTITY_MAP], title="Stores")
+    assert {"_id", "storeName", "identityMap"} <= set(schema.root.properties)
+    assert schema.behavior == "record"
+
+
+def test_register_refuses_unknown_refs_and_rolls_back() -> None:
+    registry = xdm.Registry()
+    definition = _data_type("https://ns.adobe.com/acme/dt/a", {"b": {"$ref": "https://x.y/none"}})
+    with pytest.raises(xdm.UnknownReferenceError, match="https://x.y/none"):
+        registry.register(definition)
+    assert "https://ns.adobe.com/acme/dt/a" not in registry
+
+
+def test_register_refuses_cycles() -> None:
+    registry = xdm.Registry()
+    first = "https://ns.adobe.com/acme/dt/first"
+    second = "https://ns.adobe.com/acme/dt/second"
+    registry.register(_data_type(first, {"name": {"type": "string"}}))
+    registry.unregister(first)
+    registry.register(_data_type(second, {"again": {"type": "string"}}))
+    # second -> first -> second: register first pointing at second, then make second point back
+    registry.unregister(second)
+    registry._add(_data_type(second, {"first": {"$ref": first}}), standard=False)
+    with pytest.raises(xdm.ReferenceCycleError) as caught:
+        registry.register(_data_type(first, {"second": {"$ref": second}}))
+    assert caught.value.chain[0] == caught.value.chain[-1]
+
+
+def test_self_reference_is_a_cycle() -> None:
+    registry = xdm.Registry()
+    node = "https://ns.adobe.com/acme/dt/node"
+    with pytest.raises(xdm.ReferenceCycleError):
+        registry.register(_data_type(node, {"next": {"$ref": node}}))
+
+
+def test_register_refuses_duplicates_and_bad_definitions() -> None:
+    registry = xdm.Registry()
+    with pytest.raises(xdm.DuplicateComponentError):
+        registry.register(registry.get(ids.MEASURE).to_json())
+    with pytest.raises(xdm.InvalidDefinitionError, match="absolute URI"):
+        registry.register({"title": "No id", "properties": {}})
+    with pytest.raises(xdm.InvalidDefinitionError, match="unsupported type"):
+        registry.register(_data_type("https://a.b/c", {"x": {"type": "float"}}))
+    with pytest.raises(xdm.InvalidDefinitionError, match="invalid pattern"):
+        registry.register(_data_type("https://a.b/c", {"x": {"type": "string", "pattern": "("}}))
+    with pytest.raises(xdm.InvalidDefinitionError, match="does not fit"):
+        registry.register(
+            _data_type(
+                "https://a.b/c", {"x": {"type": "integer", "meta:xdmType": "byte", "minimum": 200}}
+            )  # fmt: skip
+        )
+    with pytest.raises(xdm.InvalidDefinitionError, match="standard component"):
+        registry.unregister(ids.MEASURE)
+    with pytest.raises(ValueError, match="kind"):
+        registry.components("mixin")
