@@ -8,7 +8,7 @@ start-up (embedded default), the outbox relay, and the service's consumers.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +63,9 @@ class ServiceSpec:
     routers: Sequence[APIRouter]
     outbox_model: type[OutboxMixin]
     migrations_path: Path
-    # Components started with the API (consumers, reconcilers), built once the runtime exists.
-    background: Sequence[Callable[[ServiceRuntime], Background]] = ()
+    # Consumers and reconcilers by name, built once the runtime exists. The API process runs them
+    # when ``embedded_workers`` is on; ``<service> worker NAME`` runs one on its own.
+    background: Mapping[str, Callable[[ServiceRuntime], Background]] = field(default_factory=dict)
     # Path prefixes whose bodies are streamed and limited by the endpoint itself (uploads).
     unlimited_body_prefixes: tuple[str, ...] = ()
     description: str = ""
@@ -102,7 +103,8 @@ def create_service_app(spec: ServiceSpec, runtime: ServiceRuntime | None = None)
                 poll_seconds=settings.outbox_poll_seconds,
             )
             runtime.relay.start()
-        runtime.background = [factory(runtime) for factory in spec.background]
+        if settings.embedded_workers:
+            runtime.background = [factory(runtime) for factory in spec.background.values()]
         for component in runtime.background:
             component.start()
         logger.info("%s ready on %s:%d", spec.name, settings.host, settings.port)

@@ -6,28 +6,24 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import uvicorn
 
 from dsw_kit import migrations
-from dsw_kit.app import Background, ServiceRuntime, ServiceSpec, build_runtime, create_service_app
+from dsw_kit.app import Background, ServiceSpec, build_runtime, create_service_app
 from dsw_kit.events import OutboxRelay
 from dsw_kit.logging import configure_logging
 
 __all__ = ["run_service_cli"]
 
-Worker = Callable[[ServiceRuntime], Background]
-
 
 def run_service_cli(
-    spec_factory: Callable[[], ServiceSpec],
-    *,
-    workers: Mapping[str, Worker] | None = None,
-    argv: Sequence[str] | None = None,
+    spec_factory: Callable[[], ServiceSpec], argv: Sequence[str] | None = None
 ) -> int:
     """Parse ``argv`` and run the chosen role of the service; the exit code."""
-    workers = dict(workers or {})
+    spec = spec_factory()
+    workers = dict(spec.background)
     parser = argparse.ArgumentParser(description="Run one role of this service.")
     roles = parser.add_subparsers(dest="role", required=True)
     api = roles.add_parser("api", help="serve the HTTP API")
@@ -43,7 +39,6 @@ def run_service_cli(
         worker = roles.add_parser("worker", help="run a background worker")
         worker.add_argument("kind", choices=sorted(workers))
     args = parser.parse_args(argv)
-    spec = spec_factory()
     settings = spec.settings
 
     if args.role == "api":

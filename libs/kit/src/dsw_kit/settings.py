@@ -24,18 +24,19 @@ class AuthSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DSW_AUTH_", extra="ignore")
 
-    algorithm: Literal["HS256", "RS256"] = "HS256"
-    # HS256: the shared secret. When unset, a secret is generated into the data home on first run.
-    secret: str | None = None
-    # RS256: a PEM public key, or a JWKS URL to fetch keys from (takes precedence).
-    public_key: str | None = None
-    jwks_url: str | None = None
-    # RS256 signing key, only needed by a process that issues tokens (the embedded stack, tests).
-    private_key: str | None = None
-    issuer: str = "dsw"
-    audience: str = "dsw"
-    token_ttl_seconds: int = 3600
-    leeway_seconds: int = 30
+    algorithm: Literal["HS256", "RS256"] = Field("HS256", description="Token signature algorithm")
+    secret: str | None = Field(
+        None, description="HS256 shared secret; generated into the data home when unset"
+    )
+    public_key: str | None = Field(None, description="RS256 public key (PEM)")
+    jwks_url: str | None = Field(None, description="RS256 JWKS URL (takes precedence)")
+    private_key: str | None = Field(
+        None, description="RS256 signing key, only for processes that issue tokens"
+    )
+    issuer: str = Field("dsw", description="Expected iss claim")
+    audience: str = Field("dsw", description="Expected aud claim")
+    token_ttl_seconds: int = Field(3600, description="Lifetime of tokens the platform issues")
+    leeway_seconds: int = Field(30, description="Clock skew tolerated on exp/nbf")
 
 
 class PlatformSettings(BaseSettings):
@@ -43,16 +44,24 @@ class PlatformSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DSW_", extra="ignore")
 
-    environment: Literal["development", "production"] = "development"
-    home: Path = Path(".dsw")
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_client_id: str = "dsw"
-    # Partition count of every topic the platform creates.
-    kafka_partitions: int = 4
-    lake_uri: str | None = None
-    mlflow_tracking_uri: str | None = None
-    log_level: str = "INFO"
-    log_json: bool = True
+    environment: Literal["development", "production"] = Field(
+        "development", description="production refuses placeholder secrets"
+    )
+    home: Path = Field(
+        Path(".dsw"), description="Data home: SQLite files, lake, MLflow, secrets, logs"
+    )
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_client_id: str = Field("dsw", description="Client id prefix towards Kafka")
+    kafka_group_prefix: str = Field(
+        "", description="Prefix of consumer group ids (installations sharing one Kafka)"
+    )
+    kafka_partitions: int = Field(4, description="Partitions of every topic the platform creates")
+    lake_uri: str | None = Field(None, description="Lake URI (file:// or s3://); <home>/lake")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; a SQLite store under the data home when unset"
+    )
+    log_level: str = Field("INFO", description="Log level of every process")
+    log_json: bool = Field(True, description="JSON log lines (true) or plain text (false)")
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @property
@@ -93,19 +102,25 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    service: str = "service"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    # SQLAlchemy URL; a SQLite file under the data home when unset.
-    database_url: str | None = None
-    # How often the outbox relay looks for unsent events when nothing woke it up.
-    outbox_poll_seconds: float = 0.5
-    # Run the outbox relay inside the API process (embedded default); production may run it apart.
-    embedded_relay: bool = True
-    # Apply migrations when the API starts (embedded default); production runs the migrate job.
-    migrate_on_start: bool = True
-    # Maximum request body for JSON endpoints (uploads have their own limits).
-    max_body_bytes: int = 10 * 1024 * 1024
+    service: str = Field("service", description="Name of the service")
+    host: str = Field("127.0.0.1", description="Address the API listens on")
+    port: int = Field(8000, description="Port the API listens on")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; sqlite:///<home>/<service>.db when unset"
+    )
+    outbox_poll_seconds: float = Field(
+        0.5, description="How often the relay looks for unsent events when not woken"
+    )
+    embedded_relay: bool = Field(True, description="Run the outbox relay in the API process")
+    embedded_workers: bool = Field(
+        True, description="Run the service's consumers and reconcilers in the API process"
+    )
+    migrate_on_start: bool = Field(
+        True, description="Apply migrations when the API starts (production: migrate job)"
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, description="Largest JSON request body (uploads have their own limit)"
+    )
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
     @property

@@ -1,1 +1,3 @@
-"""dsw_recipes."""
+"""The recipes service of the data science workspace."""
+
+__version__ = "0.1.0"

@@ -1,1 +1,3 @@
-"""dsw_scoring."""
+"""The scoring service of the data science workspace."""
+
+__version__ = "0.1.0"

@@ -1,1 +1,3 @@
-"""dsw_serving."""
+"""The serving service of the data science workspace."""
+
+__version__ = "0.1.0"

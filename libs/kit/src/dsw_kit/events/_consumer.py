@@ -111,6 +111,14 @@ class EventConsumer:
         if self._thread is not None:
             self._thread.join(timeout)
         self._close_consumer()
+        logger.info(
+            "consumer %s stopped: received=%d applied=%d duplicates=%d dead_lettered=%d",
+            self.name,
+            self.stats.received,
+            self.stats.applied,
+            self.stats.duplicates,
+            self.stats.dead_lettered,
+        )
         if self._dead_letter_producer is not None:
             self._dead_letter_producer.close(timeout=2)
             self._dead_letter_producer = None
@@ -138,7 +146,14 @@ class EventConsumer:
         consumer = self._consumer
         while not self._stop.is_set():
             batches = consumer.poll(timeout_ms=300)
-            self.assigned = set(consumer.assignment())
+            assigned = set(consumer.assignment())
+            if assigned != self.assigned:
+                self.assigned = assigned
+                logger.info(
+                    "consumer %s assigned %s",
+                    self.name,
+                    sorted(f"{tp.topic}:{tp.partition}" for tp in assigned),
+                )
             for partition, records in batches.items():
                 for record in records:
                     if self._stop.is_set():
@@ -210,6 +225,7 @@ class EventConsumer:
                 )
                 if already is not None:
                     self.stats.duplicates += 1
+                    logger.info("event %s already applied by %s; skipped", event.id, self.name)
                     return False
                 session.add(
                     model(**{"consumer": self.name, "event_id": event.id, "event_type": event.type})

@@ -1,0 +1,60 @@
+# The project's commands. `make run` and `make test` install what they need first.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+PYTHON ?= python3.11
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+SYNCED := $(VENV)/.synced
+PROJECT_FILES := uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+TEST_PATHS := libs services tests
+SOURCE_PACKAGES := -p dsw_kit -p dsw_contracts -p dsw_xdm -p dsw -p dsw_catalog -p dsw_recipes \
+	-p dsw_training -p dsw_scoring -p dsw_serving
+
+.PHONY: install run test test-fast lint format typecheck check bench clean-data
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(SYNCED): $(UV) $(PROJECT_FILES)
+	$(UV) sync --locked --all-packages --python $(PYTHON)
+	@touch $@
+
+## install: create .venv from the lock file (every package editable)
+install: $(SYNCED)
+
+## run: start the embedded platform (broker, five services) until Ctrl-C
+run: install
+	$(BIN)/dsw up
+
+## test: every package's unit tests and the cross-service integration tests
+test: install
+	$(BIN)/pytest $(TEST_PATHS)
+
+## lint: ruff (lint and format check) and the architecture rules
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/check_architecture.py
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## typecheck: mypy strict on every package's source
+typecheck: install
+	$(BIN)/mypy $(SOURCE_PACKAGES)
+
+check: lint typecheck test
+
+## bench: every benchmark (see bench/)
+bench: $(patsubst bench/bench_%.py,bench-%,$(wildcard bench/bench_*.py))
+
+bench-%: install
+	$(BIN)/python bench/bench_$*.py
+
+## clean-data: forget the embedded platform's data (.dsw)
+clean-data:
+	rm -rf .dsw

@@ -1,0 +1,212 @@
+"""The embedded stack: a Tansu broker and every service as child processes of one command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from dsw_contracts import ALL_TOPICS
+from dsw_kit.auth import Authenticator, all_scopes
+from dsw_kit.broker import TansuBroker
+from dsw_kit.events import ensure_topics
+from dsw_kit.settings import PlatformSettings
+
+SERVICES: dict[str, int] = {
+    "catalog": 8101,
+    "recipes": 8102,
+    "training": 8103,
+    "scoring": 8104,
+    "serving": 8105,
+}
+DEV_ORG = "default"
+STATE_FILE = "stack.json"
+
+
+def service_ports() -> dict[str, int]:
+    """The port of each service, overridable with ``DSW_<SERVICE>_PORT``."""
+    return {
+        name: int(os.environ.get(f"DSW_{name.upper()}_PORT", port))
+        for name, port in SERVICES.items()
+    }
+
+
+def dev_token(settings: PlatformSettings, ttl_seconds: int = 30 * 24 * 3600) -> str:
+    """A token with every scope in the default organisation (embedded stack only)."""
+    issuer = Authenticator(settings.auth, settings.resolved_home).issuer()
+    return issuer.issue(
+        "dev", all_scopes(), org_id=DEV_ORG, sandboxes=("*",), ttl_seconds=ttl_seconds
+    )
+
+
+def read_state(home: Path) -> dict[str, object] | None:
+    """What a running ``dsw up`` recorded, if one runs."""
+    path = home / STATE_FILE
+    if not path.exists():
+        return None
+    state: dict[str, object] = json.loads(path.read_text())
+    pid = state.get("pid")
+    if not isinstance(pid, int) or not _alive(pid):
+        return None
+    return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def readiness(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+    """Whether the service at ``url`` is ready, and why not."""
+    try:
+        response = httpx.get(f"{url}/readyz", timeout=timeout)
+    except httpx.HTTPError as error:
+        return False, type(error).__name__
+    if response.status_code == 200:
+        return True, "ready"
+    checks = response.json().get("checks", {}) if response.content else {}
+    return False, ", ".join(f"{k}: {v}" for k, v in checks.items()) or str(response.status_code)
+
+
+@dataclass
+class EmbeddedStack:
+    """Starts, watches and stops the embedded platform."""
+
+    settings: PlatformSettings
+    say: Callable[[str], None]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    broker: TansuBroker | None = None
+
+    @property
+    def home(self) -> Path:
+        """The data home."""
+        return self.settings.resolved_home
+
+    def urls(self) -> dict[str, str]:
+        """Base URL of each service."""
+        return {name: f"http://127.0.0.1:{port}" for name, port in service_ports().items()}
+
+    def start(self, timeout_seconds: float = 90.0) -> None:
+        """Start the broker, migrate, start the services and wait until all are ready."""
+        if read_state(self.home) is not None:
+            raise RuntimeError(f"the platform already runs from {self.home} (dsw status)")
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        self._start_broker(logs)
+        env = self._environment()
+        self._migrate_all(env, logs)
+        for name, port in service_ports().items():
+            self.processes[name] = self._spawn(name, ["api", "--port", str(port)], env, logs)
+        self._write_state()
+        self._wait_ready(started + timeout_seconds)
+
+    def _start_broker(self, logs: Path) -> None:
+        bootstrap = self.settings.kafka_bootstrap
+        host, _, port = bootstrap.rpartition(":")
+        if host not in ("127.0.0.1", "localhost") or "," in bootstrap:
+            self.say(f"using the external broker at {bootstrap}")
+        else:
+            self.broker = TansuBroker(int(port), log_path=logs / "tansu.log").start()
+            self.say(f"broker (Tansu) on {bootstrap}")
+        partitions = self.settings.kafka_partitions
+        ensure_topics(bootstrap, dict.fromkeys(ALL_TOPICS, partitions))
+
+    def _environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DSW_HOME": str(self.home),
+            "DSW_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
+        }
+
+    def _command(self, name: str) -> list[str]:
+        return [str(Path(sys.executable).parent / f"dsw-{name}")]
+
+    def _migrate_all(self, env: dict[str, str], logs: Path) -> None:
+        # Each service has its own database, so their migrations run side by side.
+        running = {name: self._spawn(name, ["migrate"], env, logs) for name in SERVICES}
+        failed = [name for name, process in running.items() if process.wait() != 0]
+        if failed:
+            raise RuntimeError(f"migrations failed for {', '.join(failed)}; see {logs}")
+
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str], logs: Path
+    ) -> subprocess.Popen[bytes]:
+        log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child process
+        return subprocess.Popen(
+            [*self._command(name), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _write_state(self) -> None:
+        state = {
+            "pid": os.getpid(),
+            "broker": self.settings.kafka_bootstrap,
+            "services": self.urls(),
+            "children": {name: process.pid for name, process in self.processes.items()},
+        }
+        (self.home / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    def _wait_ready(self, deadline: float) -> None:
+        pending = dict(self.urls())
+        while pending:
+            for name, url in list(pending.items()):
+                process = self.processes[name]
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {process.returncode}; see {self.home / 'logs'}"
+                    )
+                if readiness(url)[0]:
+                    self.say(f"{name:<9} ready at {url}")
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"not ready in time: {', '.join(sorted(pending))}")
+            time.sleep(0.2)
+
+    def watch(self) -> str | None:
+        """Block until a child dies or a signal arrives; the name of a child that died."""
+        stop = {"requested": False}
+
+        def request_stop(signum: int, frame: object) -> None:
+            stop["requested"] = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        while not stop["requested"]:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    return name
+            time.sleep(0.5)
+        return None
+
+    def stop(self) -> None:
+        """Stop every service, then the broker."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        if self.broker is not None:
+            self.broker.stop()
+        state = self.home / STATE_FILE
+        if state.exists():
+            state.unlink()

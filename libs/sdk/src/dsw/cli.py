@@ -1,0 +1,122 @@
+"""The ``dsw`` command: run the platform and work with it from a terminal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dsw._stack import EmbeddedStack, dev_token, read_state, readiness
+from dsw_kit.settings import PlatformSettings
+
+app = typer.Typer(
+    help="Data science workspace: from raw data to a published, monitored prediction service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.command()
+def up(
+    timeout: float = typer.Option(90.0, help="Seconds to wait for every service to be ready"),
+) -> None:
+    """Start the embedded platform (broker and services) and keep it running until Ctrl-C."""
+    settings = PlatformSettings()
+    stack = EmbeddedStack(settings, say=lambda line: console.print(line))
+    console.print(f"data home: {settings.resolved_home}")
+    try:
+        stack.start(timeout)
+    except (RuntimeError, TimeoutError, OSError) as error:
+        errors.print(f"[red]could not start the platform:[/red] {error}")
+        stack.stop()
+        raise typer.Exit(1) from error
+    token = dev_token(settings)
+    console.print("\n[bold]The platform is ready.[/bold] Dev token (all scopes, org 'default'):")
+    console.print(token, soft_wrap=True)
+    console.print(
+        '\nexport DSW_TOKEN=... then: curl -H "Authorization: Bearer $DSW_TOKEN" '
+        "http://127.0.0.1:8101/catalog/v1/datasets"
+    )
+    console.print("Press Ctrl-C to stop.")
+    died = stack.watch()
+    stack.stop()
+    if died:
+        errors.print(
+            f"[red]{died} stopped unexpectedly; see {settings.resolved_home / 'logs'}[/red]"
+        )
+        raise typer.Exit(1)
+    console.print("stopped.")
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """Show whether each service of the embedded platform is ready."""
+    settings = PlatformSettings()
+    state = read_state(settings.resolved_home)
+    if state is None:
+        errors.print("the platform is not running (start it with: dsw up)")
+        raise typer.Exit(1)
+    services = state.get("services", {})
+    assert isinstance(services, dict)
+    results = {name: readiness(str(url)) for name, url in services.items()}
+    if as_json:
+        import json
+
+        print(
+            json.dumps(
+                {
+                    name: {"ready": ok, "detail": detail, "url": services[name]}
+                    for name, (ok, detail) in results.items()
+                }
+            )
+        )
+    else:
+        table = Table("service", "url", "status")
+        for name, (ok, detail) in results.items():
+            table.add_row(name, str(services[name]), "[green]ready[/green]" if ok else detail)
+        console.print(table)
+    if not all(ok for ok, _ in results.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down() -> None:
+    """Stop the embedded platform started by ``dsw up``."""
+    settings = PlatformSettings()
+    state = read_state(settings.resolved_home)
+    if state is None:
+        console.print("the platform is not running")
+        return
+    pid = state["pid"]
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if read_state(settings.resolved_home) is None:
+            console.print("stopped.")
+            return
+        time.sleep(0.2)
+    errors.print(f"process {pid} did not stop in time")
+    raise typer.Exit(1)
+
+
+@app.command()
+def token(
+    ttl: int = typer.Option(30 * 24 * 3600, help="Lifetime in seconds"),
+) -> None:
+    """Print a development token for the embedded platform (all scopes, org 'default')."""
+    print(dev_token(PlatformSettings(), ttl_seconds=ttl))
+
+
+def main() -> None:
+    """Entry point of the ``dsw`` command."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
