@@ -68,9 +68,14 @@ def profile_schema(registry: xdm.Registry) -> xdm.Schema:
 
 
 def textual(data_type: pa.DataType) -> pa.DataType:
-    """The Arrow type with dates and timestamps as strings (how JSON and CSV data arrive)."""
+    """The Arrow type as JSON data arrives: dates and timestamps as strings, integers as int64.
+
+    (So that values outside a field's width can be represented, and reported, in Arrow too.)
+    """
     if pa.types.is_date(data_type) or pa.types.is_timestamp(data_type):
         return pa.string()
+    if pa.types.is_integer(data_type):
+        return pa.int64()
     if pa.types.is_struct(data_type):
         return pa.struct([f.with_type(textual(f.type)) for f in data_type])
     if pa.types.is_map(data_type):

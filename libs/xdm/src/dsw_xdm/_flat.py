@@ -47,21 +47,29 @@ def feature_columns(schema: Schema | Field) -> list[str]:
     return [path for path, child in root.walk() if child.xdm_type != "object"]
 
 
-def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
+def flatten_record(
+    record: Mapping[str, Any], schema: Schema | Field | None = None
+) -> dict[str, Any]:
     """`{"commerce": {"order": {"priceTotal": 1.0}}}` -> `{"commerce.order.priceTotal": 1.0}`.
 
-    Lists and maps are values (not descended into); empty objects disappear.
+    Lists are values (not descended into); empty objects disappear. With a schema, maps (and
+    fields it does not define) are values too; without one every dict is descended into.
     """
     flat: dict[str, Any] = {}
+    root = schema.root if isinstance(schema, Schema) else schema
 
-    def visit(value: Mapping[str, Any], prefix: str) -> None:
+    def visit(value: Mapping[str, Any], prefix: str, field: Field | None) -> None:
         for key, item in value.items():
-            if isinstance(item, Mapping) and item:
-                visit(item, f"{prefix}{key}.")
-            elif not isinstance(item, Mapping):
+            child = field.properties.get(key) if field is not None else None
+            nested = isinstance(item, Mapping) and (
+                field is None or (child is not None and child.xdm_type == "object")
+            )
+            if nested and item:
+                visit(item, f"{prefix}{key}.", child)
+            elif not nested:
                 flat[f"{prefix}{key}"] = item
 
-    visit(record, "")
+    visit(record, "", root)
     return flat
 
 
