@@ -77,7 +77,7 @@ def to_json_schema(
     `pattern`s, for validators that do not check `format`.
     """
     root = schema.root if isinstance(schema, Schema) else schema
-    document = _json(root, additional_properties, date_time_patterns)
+    document = _json(root, not additional_properties, date_time_patterns)
     header: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
     if isinstance(schema, Schema):
         header["$id"] = schema.id
