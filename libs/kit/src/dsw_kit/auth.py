@@ -130,10 +130,17 @@ class TokenIssuer:
         *,
         org_id: str | None = None,
         sandboxes: Iterable[str] = (DEFAULT_SANDBOX,),
-        default_sandbox: str = DEFAULT_SANDBOX,
+        default_sandbox: str | None = None,
         ttl_seconds: int | None = None,
     ) -> str:
-        """A signed JWT for ``subject`` with ``scopes`` in ``org_id``."""
+        """A signed JWT for ``subject`` with ``scopes`` in ``org_id``.
+
+        The default sandbox is the first one granted (``prod`` when all are).
+        """
+        sandboxes = list(sandboxes)
+        if default_sandbox is None:
+            first = sandboxes[0] if sandboxes else "*"
+            default_sandbox = DEFAULT_SANDBOX if first == "*" else first
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": subject,
@@ -144,7 +151,7 @@ class TokenIssuer:
             "exp": now + (ttl_seconds or self._settings.token_ttl_seconds),
             "jti": uuid.uuid4().hex,
             "scope": " ".join(sorted(set(scopes))),
-            "sandboxes": list(sandboxes),
+            "sandboxes": sandboxes,
             "sandbox": default_sandbox,
         }
         if org_id is not None:

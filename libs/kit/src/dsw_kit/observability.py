@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsw_kit.logging import new_request_id, request_id_var
@@ -29,10 +30,6 @@ _PROBLEM_413 = (
     b'{"type":"https://dsw.dev/problems/payload_too_large","title":"Payload Too Large",'
     b'"status":413,"code":"payload_too_large","detail":"the request body is too large"}'
 )
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class RequestMiddleware:
@@ -84,10 +81,7 @@ class RequestMiddleware:
                 await self._reject_too_large(send_with_id)
                 return
             receive_limited = self._limit(receive) if limited else receive
-            try:
-                await self.app(scope, receive_limited, send_with_id)
-            except _BodyTooLarge:
-                await self._reject_too_large(send_with_id)
+            await self.app(scope, receive_limited, send_with_id)
         finally:
             route = scope.get("route")
             route_path = getattr(route, "path", "unmatched")
@@ -109,7 +103,9 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
-                    raise _BodyTooLarge
+                    # An HTTPException passes through FastAPI's body parsing untouched and is
+                    # rendered as problem+json by the kit's handler.
+                    raise HTTPException(413, "the request body is too large")
             return message
 
         return limited_receive

@@ -102,7 +102,6 @@ def issue_token(dsw_home: Path) -> TokenFactory:
             all_scopes() if scopes is None else scopes,
             org_id=org_id,
             sandboxes=sandboxes,
-            default_sandbox=sandboxes[0] if sandboxes else "prod",
             ttl_seconds=ttl_seconds,
         )
 

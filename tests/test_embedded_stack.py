@@ -1,0 +1,87 @@
+"""`dsw up` brings the whole platform to ready, stops cleanly, and finds its state again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dsw_kit.broker import free_port
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+SERVICES = ["catalog", "recipes", "training", "scoring", "serving"]
+
+
+def _environment(home: Path) -> dict[str, str]:
+    env = {**os.environ, "DSW_HOME": str(home), "DSW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
+    for service in SERVICES:
+        env[f"DSW_{service.upper()}_PORT"] = str(free_port())
+        env.pop(f"DSW_{service.upper()}_DATABASE_URL", None)
+    return env
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = open(log, "wb")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(
+        [str(BIN / "dsw"), "up"], env=env, stdout=handle, stderr=subprocess.STDOUT
+    )
+
+
+def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if "The platform is ready" in log.read_text():
+            return time.monotonic() - started
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.2)
+    raise AssertionError(f"not ready within {timeout}s:\n{log.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(30)
+
+
+def test_dsw_up_status_restart(tmp_path: Path) -> None:
+    env = _environment(tmp_path / "home")
+    catalog = f"http://127.0.0.1:{env['DSW_CATALOG_PORT']}"
+    process = _start(env, tmp_path / "up1.log")
+    try:
+        _wait_ready(process, tmp_path / "up1.log")
+        status = subprocess.run(
+            [str(BIN / "dsw"), "status", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert status.returncode == 0, status.stderr
+        assert all(entry["ready"] for entry in json.loads(status.stdout).values())
+        token = subprocess.run(
+            [str(BIN / "dsw"), "token"], env=env, capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(
+            f"{catalog}/catalog/v1/datasets", json={"name": "kept"}, headers=headers
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        assert _stop(process) == 0
+    assert "stopped." in (tmp_path / "up1.log").read_text()
+    assert not (tmp_path / "home" / "stack.json").exists()
+
+    process = _start(env, tmp_path / "up2.log")
+    try:
+        _wait_ready(process, tmp_path / "up2.log")
+        listed = httpx.get(f"{catalog}/catalog/v1/datasets", headers=headers).json()
+        assert [item["name"] for item in listed["items"]] == ["kept"]
+    finally:
+        assert _stop(process) == 0
