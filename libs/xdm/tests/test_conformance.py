@@ -81,7 +81,9 @@ def test_profile_examples(full_profile: xdm.Schema, example: str) -> None:
 _FIELD_GROUP_EXAMPLES = {
     ids.COMMERCE_DETAILS: "fieldgroups/experience-event/experienceevent-commerce.example.*.json",
     ids.WEB_DETAILS: "fieldgroups/experience-event/experienceevent-web.example.*.json",
-    ids.ENVIRONMENT_DETAILS: "fieldgroups/experience-event/experienceevent-environment-details.example.*.json",
+    ids.ENVIRONMENT_DETAILS: (
+        "fieldgroups/experience-event/experienceevent-environment-details.example.*.json"
+    ),
     ids.PERSON_DETAILS: "fieldgroups/profile/profile-person-details.example.*.json",
     ids.PERSONAL_CONTACT_DETAILS: "fieldgroups/profile/profile-personal-details.example.*.json",
 }

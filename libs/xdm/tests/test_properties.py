@@ -170,10 +170,10 @@ def test_mutated_records_fail_at_the_mutated_path(
         assert {v.path for v in violations} == {path}
 
 
-@_SETTINGS
+@settings(_SETTINGS, max_examples=25)
 @given(data=st.data())
 def test_arrow_and_dict_validation_agree(event_schema: xdm.Schema, data: st.DataObject) -> None:
-    cases = data.draw(st.lists(_mutated(event_schema), min_size=1, max_size=6))
+    cases = data.draw(st.lists(_mutated(event_schema), min_size=1, max_size=4))
     records = [record for record, _, _ in cases]
     expected = {
         (row, v.path, v.rule)

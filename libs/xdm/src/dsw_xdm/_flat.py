@@ -227,6 +227,10 @@ def _all_false(length: int) -> pa.Array:
     return pc.fill_null(pa.nulls(length, pa.bool_()), False)
 
 
+def _canonical(text: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(pc.utf8_lower(text), r"(^|[^0-9])0+([0-9])", r"\1\2")
+
+
 def _null(like: pa.DataType) -> pa.Scalar:
     return pa.scalar(None, like)
 
@@ -249,6 +253,10 @@ def _coerce(
         return pc.cast(array, pa.string()), _all_false(len(array))
     if strptime_format is not None and kind in ("date", "date-time"):
         parsed = pc.strptime(text, format=strptime_format, unit="ms", error_is_null=True)
+        # Arrow's strptime rolls impossible days over (2/30 -> 3/2): a value must also read the
+        # same when formatted back (ignoring leading zeros and case).
+        same = pc.equal(_canonical(pc.strftime(parsed, format=strptime_format)), _canonical(text))
+        parsed = pc.if_else(same, parsed, _null(parsed.type))
         failed = pc.and_(present, pc.is_null(parsed))
         if kind == "date":
             return pc.cast(parsed, pa.date32()), failed
