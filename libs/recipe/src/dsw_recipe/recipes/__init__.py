@@ -1,6 +1,7 @@
 """The built-in recipes (LightGBM): retail sales forecast, product purchase prediction and
 product recommendations."""
 
+from .purchase import PurchasePredictionRecipe
 from .retail import RetailModel, RetailSalesRecipe
 
-__all__ = ["RetailModel", "RetailSalesRecipe"]
+__all__ = ["PurchasePredictionRecipe", "RetailModel", "RetailSalesRecipe"]
