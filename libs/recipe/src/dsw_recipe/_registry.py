@@ -21,6 +21,7 @@ ENTRY_POINT_GROUP = "dsw.recipes"
 BUILTIN_RECIPES: dict[str, str] = {
     "retail-sales": "dsw_recipe.recipes.retail:RetailSalesRecipe",
     "product-purchase-prediction": "dsw_recipe.recipes.purchase:PurchasePredictionRecipe",
+    "product-recommendations": "dsw_recipe.recipes.recommendations:ProductRecommendationsRecipe",
 }
 
 

@@ -2,6 +2,13 @@
 product recommendations."""
 
 from .purchase import PurchasePredictionRecipe
+from .recommendations import ProductRecommendationsRecipe, RecommendationModel
 from .retail import RetailModel, RetailSalesRecipe
 
-__all__ = ["PurchasePredictionRecipe", "RetailModel", "RetailSalesRecipe"]
+__all__ = [
+    "ProductRecommendationsRecipe",
+    "PurchasePredictionRecipe",
+    "RecommendationModel",
+    "RetailModel",
+    "RetailSalesRecipe",
+]
