@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -144,3 +145,21 @@ def test_mlflow_pyfunc_loads_the_lightgbm_flavour(purchase_run: LocalRunResult) 
     np.testing.assert_allclose(
         np.asarray(predicted), direct.predict(features.to_numpy(dtype=np.float64))
     )
+
+
+def test_dataset_input_with_a_pushed_down_time_window(events: pa.Table, tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+    from dsw_recipe import TimeWindow
+
+    pq.write_table(events, tmp_path / "events.parquet", row_group_size=20_000)
+    recipe = PurchasePredictionRecipe()
+    params = recipe.validate_params({"cutoff": "2024-03-01T00:00:00"})
+    window = TimeWindow(start=datetime(2024, 2, 1), end=datetime(2024, 3, 15))
+    from_files = recipe.prepare(
+        ds.dataset(tmp_path / "events.parquet"), params, RunContext(), window=window
+    )
+    from_table = recipe.prepare(events, params, RunContext(), window=window)
+    assert from_files.equals(from_table)
+    everything = recipe.prepare(events, params, RunContext())
+    assert from_files.num_rows < everything.num_rows

@@ -15,7 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, TypeAlias, TypeVar
@@ -82,10 +82,14 @@ class TimeWindow:
         return pc.fill_null(keep, False)
 
 
-def _scalar(moment: datetime) -> pa.Scalar:
+def _scalar(moment: datetime, type_: pa.DataType | None = None) -> pa.Scalar:
+    """`moment` as a timestamp scalar comparable with a column of `type_` (naive UTC default)."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(tz=None).replace(tzinfo=None)
-    return pa.scalar(moment, type=pa.timestamp("us"))
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    target = type_ if type_ is not None else pa.timestamp("us")
+    if getattr(target, "tz", None) is not None:
+        return pa.scalar(moment.replace(tzinfo=UTC), type=pa.timestamp(target.unit, tz="UTC"))
+    return pa.scalar(moment, type=pa.timestamp(target.unit if type_ is not None else "us"))
 
 
 class Split(NamedTuple):
@@ -281,11 +285,12 @@ class Recipe(ABC, Generic[ModelT]):
                 and pa.types.is_timestamp(data.schema.field(column).type)
             ):
                 # Push the window down so only the matching row groups are read.
+                column_type = data.schema.field(column).type
                 expression = ds.field(column).is_valid()
                 if window.start is not None:
-                    expression &= ds.field(column) >= _scalar(window.start)
+                    expression &= ds.field(column) >= _scalar(window.start, column_type)
                 if window.end is not None:
-                    expression &= ds.field(column) < _scalar(window.end)
+                    expression &= ds.field(column) < _scalar(window.end, column_type)
                 return data.to_table(filter=expression)
             return data.to_table()
         raise TypeError(f"expected a pyarrow Table or Dataset, got {type(data).__name__}")
