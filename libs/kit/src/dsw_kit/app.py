@@ -27,7 +27,14 @@ from dsw_kit.logging import configure_logging
 from dsw_kit.observability import RequestMiddleware
 from dsw_kit.settings import ServiceSettings
 
-__all__ = ["Background", "ServiceRuntime", "ServiceSpec", "create_service_app", "get_runtime"]
+__all__ = [
+    "Background",
+    "BackgroundGroup",
+    "ServiceRuntime",
+    "ServiceSpec",
+    "create_service_app",
+    "get_runtime",
+]
 
 logger = logging.getLogger("dsw.app")
 
@@ -183,3 +190,18 @@ def get_runtime(request: Request) -> ServiceRuntime:
     """FastAPI dependency: the runtime of the service handling ``request``."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
+
+
+class BackgroundGroup:
+    """Several background components started and stopped together (a worker and its wake-up)."""
+
+    def __init__(self, *components: Background) -> None:
+        self.components = components
+
+    def start(self) -> None:
+        for component in self.components:
+            component.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for component in reversed(self.components):
+            component.stop(timeout)
