@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,8 +15,19 @@ from dsw_kit.settings import PlatformSettings
 
 @pytest.fixture
 def catalog_settings(database_url: str, dsw_home: Path, tansu: TansuBroker) -> CatalogSettings:
-    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=tansu.bootstrap, log_json=False)
-    return CatalogSettings(database_url=database_url, platform=platform)
+    platform = PlatformSettings(
+        home=dsw_home,
+        kafka_bootstrap=tansu.bootstrap,
+        kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}.",
+        log_json=False,
+    )
+    return CatalogSettings(
+        database_url=database_url,
+        platform=platform,
+        ingest_poll_seconds=0.2,
+        max_file_bytes=5 * 1024 * 1024,
+        max_decompression_ratio=50,
+    )
 
 
 @pytest.fixture

@@ -7,9 +7,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from dsw_catalog import __version__
+from dsw_catalog.batches.api import UPLOAD_PREFIX
+from dsw_catalog.batches.api import router as batches_router
+from dsw_catalog.batches.worker import ingestion_worker
 from dsw_catalog.datasets.api import router as datasets_router
 from dsw_catalog.models import OutboxEvent
 from dsw_catalog.settings import CatalogSettings
+from dsw_catalog.xdm_schemas.api import router as schemas_router
 from dsw_kit.app import ServiceSpec, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,9 +27,12 @@ def spec(settings: CatalogSettings | None = None) -> ServiceSpec:
         version=__version__,
         description="XDM schemas, datasets, and batch ingestion into the Parquet lake.",
         settings=settings or CatalogSettings(),
-        routers=[datasets_router],
+        routers=[schemas_router, datasets_router, batches_router],
         outbox_model=OutboxEvent,
         migrations_path=MIGRATIONS,
+        background={"ingest": ingestion_worker},
+        # File uploads stream to the lake with their own size limit.
+        unlimited_body_prefixes=(UPLOAD_PREFIX,),
     )
 
 

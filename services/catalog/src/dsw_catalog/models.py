@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from dsw_kit.db import ResourceMixin, UTCDateTime
+from dsw_kit.db import ResourceMixin, TenantScoped, UTCDateTime, utcnow
 from dsw_kit.events import OutboxMixin, ProcessedEventMixin
 from dsw_kit.web import IdempotencyMixin
+from dsw_kit.work import LeasedWorkMixin
 
 
 class Base(DeclarativeBase):
@@ -36,10 +38,63 @@ class Dataset(ResourceMixin, Base):
 
     name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    schema_id: Mapped[str | None] = mapped_column(String(512), nullable=True, index=True)
+    # The catalog schema (XdmSchema.id) its rows follow.
+    schema_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     # Ingestion settings: accept a batch with some rejected rows, up to this share of rows.
     allow_partial: Mapped[bool] = mapped_column(Boolean, default=False)
     error_threshold_percent: Mapped[float] = mapped_column(Float, default=0.0)
     timestamp_field: Mapped[str | None] = mapped_column(String(512), nullable=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class XdmSchema(ResourceMixin, Base):
+    """A custom XDM schema: class + field groups + tenant fields (libs/xdm's JSON document)."""
+
+    __tablename__ = "schemas"
+
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    xdm_id: Mapped[str] = mapped_column(String(512), index=True)
+    class_id: Mapped[str] = mapped_column(String(512))
+    behavior: Mapped[str] = mapped_column(String(32))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Batch(LeasedWorkMixin, Base):
+    """Files uploaded together and ingested into a dataset all or nothing (or partially)."""
+
+    __tablename__ = "batches"
+
+    dataset_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("datasets.id"), index=True)
+    # loading -> processing -> success | partial | failed; aborted from loading or processing.
+    status: Mapped[str] = mapped_column(String(16), default="loading", index=True)
+    input_format: Mapped[str] = mapped_column(String(16))
+    compression: Mapped[str] = mapped_column(String(16), default="none")
+    unknown_columns: Mapped[str] = mapped_column(String(16), default="ignore")
+    # CSV options: {"column_mapping": {header: field path}, "formats": {field path: strptime}}.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Output files (lake paths relative to the dataset folder) with rows and bytes.
+    outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    statistics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    has_error_report: Mapped[bool] = mapped_column(Boolean, default=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BatchFile(TenantScoped, Base):
+    """A file uploaded into a batch (re-uploading the same name replaces it)."""
+
+    __tablename__ = "batch_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("batches.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

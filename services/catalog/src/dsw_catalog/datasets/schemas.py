@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +20,9 @@ class DatasetCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=255, pattern=_NAME_PATTERN)
     description: str = Field(default="", max_length=4000)
-    schema_id: str | None = Field(default=None, max_length=512, description="XDM schema $id")
+    schema_id: str | None = Field(
+        default=None, max_length=64, description="Id of the catalog schema its rows follow"
+    )
     tags: list[str] = Field(default_factory=list, max_length=50)
     allow_partial: bool = Field(default=False, description="Accept batches with rejected rows")
     error_threshold_percent: float = Field(
@@ -56,6 +59,10 @@ class DatasetOut(BaseModel):
     updated: datetime
     created_by: str
     version: int
+    row_count: int | None = Field(default=None, description="Rows of its successful batches")
+    size_bytes: int | None = None
+    batch_count: int | None = Field(default=None, description="Successful batches")
+    last_ingestion: datetime | None = None
 
     @classmethod
     def of(cls, dataset: Dataset) -> DatasetOut:
@@ -74,3 +81,20 @@ class DatasetOut(BaseModel):
             created_by=dataset.created_by,
             version=dataset.version,
         )
+
+
+class DataFileOut(BaseModel):
+    """A Parquet file of a successful batch (open it with pyarrow from ``uri``)."""
+
+    batch_id: uuid.UUID
+    name: str
+    uri: str
+    rows: int
+    bytes: int
+
+
+class RowsOut(BaseModel):
+    """Rows of a dataset as JSON objects (stored form)."""
+
+    rows: list[dict[str, Any]]
+    count: int

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
+from sqlalchemy import select
+
 from dsw_catalog.datasets import repository
 from dsw_catalog.datasets.schemas import DatasetCreate, DatasetUpdate
-from dsw_catalog.models import Dataset
+from dsw_catalog.models import Dataset, XdmSchema
 from dsw_contracts import DatasetChanged
 from dsw_kit.db import utcnow
-from dsw_kit.errors import Conflict, NotFound
+from dsw_kit.errors import Conflict, NotFound, UnprocessableEntity
+from dsw_kit.lake import Lake
 from dsw_kit.web import UnitOfWork
 
 
@@ -33,11 +36,26 @@ def create_dataset(work: UnitOfWork, request: DatasetCreate) -> Dataset:
     """Register a new dataset; its name must be free in the tenant."""
     if repository.find_live_by_name(work.session, request.name) is not None:
         raise Conflict(f"a dataset named {request.name!r} already exists", code="name_taken")
+    if request.schema_id is not None:
+        check_schema(work, request.schema_id)
     dataset = Dataset(**request.model_dump(), created_by=work.context.subject)
     work.session.add(dataset)
     work.session.flush()
     _announce(work, dataset, "created")
     return dataset
+
+
+def check_schema(work: UnitOfWork, schema_id: str) -> None:
+    """422 unless ``schema_id`` is a schema of the tenant."""
+    try:
+        key = uuid.UUID(schema_id)
+    except ValueError:
+        key = None
+    found = key is not None and work.session.scalar(select(XdmSchema.id).where(XdmSchema.id == key))
+    if not found:
+        raise UnprocessableEntity(
+            f"schema {schema_id} not found; create it first", code="schema_not_found"
+        )
 
 
 def get_dataset(work: UnitOfWork, dataset_id: uuid.UUID) -> Dataset:
@@ -64,6 +82,18 @@ def update_dataset(work: UnitOfWork, dataset: Dataset, changes: DatasetUpdate) -
     work.session.flush()
     _announce(work, dataset, "updated")
     return dataset
+
+
+def purge_dataset(work: UnitOfWork, lake: Lake, dataset_id: uuid.UUID) -> None:
+    """Remove a deleted dataset's files from the lake; its metadata stays for the record."""
+    dataset = work.session.scalar(select(Dataset).where(Dataset.id == dataset_id))
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id} not found", code="dataset_not_found")
+    if dataset.deleted_at is None:
+        raise Conflict("delete the dataset before purging its data", code="dataset_not_deleted")
+    lake.delete_dir(lake.path(work.tenant, str(dataset.id)))
+    dataset.extra = {**dataset.extra, "purged_at": utcnow().isoformat()}
+    work.session.flush()
 
 
 def delete_dataset(work: UnitOfWork, dataset: Dataset) -> None:

@@ -1,0 +1,466 @@
+"""Reading uploaded files block by block: CSV, JSON Lines, JSON arrays and Parquet, plain or gzip.
+
+Each reader yields :class:`Block`s: the rows of one block converted to the schema's stored form
+(nested Arrow), which of them are valid so far, and the row errors found while parsing and
+converting. Problems that make a whole file unusable raise :class:`FileRejected` with a message
+meant for the person who uploaded it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, BinaryIO, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from dsw_xdm import ConversionError, Schema, coerce_table, to_arrow_schema, validate_record
+from dsw_xdm import Field as XdmField
+
+InputFormat = Literal["csv", "jsonl", "json", "parquet"]
+_JSON_BLOCK_ROWS = 20_000
+
+
+class FileRejected(Exception):
+    """A file cannot be ingested at all (the message says why)."""
+
+
+@dataclass
+class RowError:
+    """One rejected row: where it is and what is wrong."""
+
+    file: str
+    row: int
+    path: str
+    rule: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "row": self.row,
+            "path": self.path,
+            "rule": self.rule,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Block:
+    """Rows of one block in stored form, their validity so far, and parse/convert errors."""
+
+    table: pa.Table
+    valid: pa.BooleanArray
+    errors: list[RowError] = field(default_factory=list)
+    # 1-based row number (line in the file for CSV) of each row, for later violations.
+    row_numbers: pa.Array | None = None
+    skipped_rows: int = 0
+
+
+class _LimitedInflate(io.RawIOBase):
+    """A gzip stream that refuses to inflate past a size or ratio (gzip bombs)."""
+
+    def __init__(
+        self, raw: BinaryIO, name: str, compressed_size: int, max_bytes: int, max_ratio: float
+    ) -> None:
+        self._inner = gzip.GzipFile(fileobj=raw, mode="rb")
+        self._name = name
+        self._limit = min(max_bytes, int(max(compressed_size, 1) * max_ratio) + 1024 * 1024)
+        self._seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._inner.read(len(buffer))
+        except (OSError, EOFError, zlib.error) as error:
+            raise FileRejected(f"{self._name} is not a valid gzip file: {error}") from error
+        self._seen += len(data)
+        if self._seen > self._limit:
+            raise FileRejected(
+                f"{self._name} inflates past {self._limit} bytes (a decompression bomb?); "
+                "split it or upload it uncompressed"
+            )
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _RawReader(io.RawIOBase):
+    """A Python raw stream over any object with ``read(n)`` (pyarrow's NativeFile among them)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def open_input(
+    raw: Any,
+    name: str,
+    *,
+    compression: str,
+    compressed_size: int,
+    max_bytes: int,
+    max_ratio: float,
+) -> BinaryIO:
+    """The uploaded bytes as a buffered Python stream, inflated with limits when gzip."""
+    source: io.RawIOBase = _RawReader(raw)
+    if compression == "gzip":
+        source = _LimitedInflate(
+            io.BufferedReader(source), name, compressed_size, max_bytes, max_ratio
+        )
+    return io.BufferedReader(source, buffer_size=1024 * 1024)
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How CSV headers map to fields and how to read dates that are not ISO."""
+
+    column_mapping: dict[str, str] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)
+
+
+def read_blocks(
+    stream: BinaryIO,
+    name: str,
+    *,
+    input_format: InputFormat,
+    schema: Schema,
+    unknown_columns: str,
+    block_bytes: int,
+    csv_options: CsvOptions | None = None,
+) -> Iterator[Block]:
+    """Blocks of ``stream`` (one uploaded file) converted to ``schema``."""
+    if input_format == "csv":
+        options = csv_options or CsvOptions()
+        yield from _csv_blocks(stream, name, schema, unknown_columns, block_bytes, options)
+    elif input_format == "jsonl":
+        yield from _json_blocks(_json_lines(stream, name), name, schema, unknown_columns)
+    elif input_format == "json":
+        yield from _json_blocks(_json_array(stream, name), name, schema, unknown_columns)
+    else:
+        yield from _parquet_blocks(stream, name, schema, unknown_columns)
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+
+
+def _csv_header(stream: BinaryIO, name: str) -> tuple[list[str], bytes]:
+    first = stream.readline(1024 * 1024)
+    if not first:
+        raise FileRejected(f"{name} is empty")
+    if not first.endswith(b"\n") and len(first) == 1024 * 1024:
+        raise FileRejected(f"{name}: the header line is longer than 1 MiB")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FileRejected(f"{name} is not UTF-8 text (header line): {error}") from error
+    header = next(csv.reader([text]), [])
+    names = [column.strip() for column in header]
+    if not names or all(not column for column in names):
+        raise FileRejected(f"{name} has no header line")
+    if any(not column for column in names):
+        raise FileRejected(f"{name}: the header has an empty column name")
+    duplicates = sorted({column for column in names if names.count(column) > 1})
+    if duplicates:
+        raise FileRejected(
+            f"{name}: the header names {', '.join(repr(d) for d in duplicates)} more than once; "
+            "rename the duplicate columns"
+        )
+    return names, first
+
+
+def _is_field(schema: Schema, path: str) -> bool:
+    try:
+        schema.root.child(path)
+    except KeyError:
+        return False
+    return True
+
+
+def _field_path(schema: Schema, header: str, mapping: dict[str, str]) -> str:
+    """The field a CSV column fills: mapped explicitly, the header itself, or a tenant field."""
+    if header in mapping:
+        return mapping[header]
+    if _is_field(schema, header) or not schema.tenant_namespace:
+        return header
+    in_tenant = f"{schema.tenant_namespace}.{header}"
+    return in_tenant if _is_field(schema, in_tenant) else header
+
+
+def _unknown(schema: Schema, names: list[str]) -> list[str]:
+    return [column for column in names if not _is_field(schema, column)]
+
+
+def _csv_blocks(
+    stream: BinaryIO,
+    name: str,
+    schema: Schema,
+    unknown_columns: str,
+    block_bytes: int,
+    options: CsvOptions,
+) -> Iterator[Block]:
+    headers, _ = _csv_header(stream, name)
+    names = [_field_path(schema, header, options.column_mapping) for header in headers]
+    twice = sorted({column for column in names if names.count(column) > 1})
+    if twice:
+        raise FileRejected(f"{name}: several columns fill the field(s) {', '.join(twice)}")
+    unknown = _unknown(schema, names)
+    if unknown and unknown_columns == "reject":
+        raise FileRejected(f"{name}: columns not in the schema: {', '.join(unknown)}")
+    skipped: list[int] = []
+    skipped_errors: list[RowError] = []
+
+    def on_invalid_row(row: pa_csv.InvalidRow) -> str:
+        # pyarrow counts from the line after the header, which was read apart.
+        line = int(row.number) + 1 if row.number is not None else -1
+        skipped.append(line)
+        skipped_errors.append(
+            RowError(
+                name,
+                line,
+                "",
+                "csv",
+                f"expected {row.expected_columns} columns, found {row.actual_columns}",
+            )
+        )
+        return "skip"
+
+    try:
+        reader = pa_csv.open_csv(
+            stream,
+            read_options=pa_csv.ReadOptions(
+                column_names=names, use_threads=False, block_size=block_bytes
+            ),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid_row),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                include_columns=[column for column in names if column not in unknown],
+            ),
+        )
+        parsed = 0
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            lines = _csv_lines(parsed, table.num_rows, skipped)
+            parsed += table.num_rows
+            coerced = coerce_table(
+                schema,
+                table,
+                formats=options.formats,
+                unknown_columns="ignore",
+                max_errors_per_column=1000,
+            )
+            errors = skipped_errors[:]
+            skipped_errors.clear()
+            skipped_here = len(errors)
+            line_list = lines.to_pylist()
+            errors.extend(
+                RowError(name, line_list[cell.row], _pointer(cell.column), "type", cell.message)
+                for cell in coerced.errors
+            )
+            yield Block(coerced.table, coerced.valid, errors, lines, skipped_here)
+        if skipped_errors:
+            empty = schema_table(schema, 0)
+            yield Block(
+                empty, pa.array([], pa.bool_()), skipped_errors[:], None, len(skipped_errors)
+            )
+    except pa.ArrowInvalid as error:
+        message = str(error)
+        if "UTF8" in message or "utf8" in message.lower():
+            raise FileRejected(f"{name} is not valid UTF-8 text: {message}") from error
+        raise FileRejected(f"{name} could not be parsed as CSV: {message}") from error
+    except ConversionError as error:
+        raise FileRejected(f"{name}: {error}") from error
+
+
+def _pointer(dotted: str) -> str:
+    """A dotted field path as a JSON Pointer, the way validation reports paths."""
+    return "/" + dotted.replace("~", "~0").replace("/", "~1").replace(".", "/")
+
+
+def _csv_lines(first_parsed: int, count: int, skipped: list[int]) -> pa.Array:
+    """Line numbers (header = line 1) of parsed rows ``first_parsed ..``, skipping bad lines."""
+    lines = []
+    line = first_parsed + 2
+    position = 0
+    ordered = sorted(skipped)
+    # Skipped lines before the first row of this block shift every line number.
+    while position < len(ordered) and ordered[position] <= line:
+        line += 1
+        position += 1
+    for _ in range(count):
+        while position < len(ordered) and ordered[position] == line:
+            line += 1
+            position += 1
+        lines.append(line)
+        line += 1
+    return pa.array(lines, pa.int64())
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+def _json_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, Any]]:
+    saw_any = False
+    for number, raw in enumerate(stream, start=1):
+        saw_any = True
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw)
+        except UnicodeDecodeError as error:
+            raise FileRejected(f"{name} is not valid UTF-8 text (line {number})") from error
+        except ValueError as error:
+            yield number, _BadJson(str(error))
+    if not saw_any:
+        raise FileRejected(f"{name} is empty")
+
+
+def _json_array(stream: BinaryIO, name: str) -> Iterator[tuple[int, Any]]:
+    data = stream.read()
+    if not data.strip():
+        raise FileRejected(f"{name} is empty")
+    try:
+        document = json.loads(data)
+    except UnicodeDecodeError as error:
+        raise FileRejected(f"{name} is not valid UTF-8 text") from error
+    except ValueError as error:
+        raise FileRejected(f"{name} is not valid JSON: {error}") from error
+    if isinstance(document, dict):
+        document = [document]
+    if not isinstance(document, list):
+        raise FileRejected(f"{name} must hold a JSON array of records (or one record)")
+    yield from enumerate(document, start=1)
+
+
+@dataclass
+class _BadJson:
+    message: str
+
+
+def _json_blocks(
+    records: Iterator[tuple[int, Any]], name: str, schema: Schema, unknown_columns: str
+) -> Iterator[Block]:
+    arrow_schema = to_arrow_schema(schema)
+    known = set(arrow_schema.names)
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    errors: list[RowError] = []
+    for number, record in records:
+        problem = _json_problem(record, known, unknown_columns, schema)
+        if problem is not None:
+            errors.append(RowError(name, number, problem[0], problem[1], problem[2]))
+        else:
+            rows.append(
+                {
+                    key: _typed(record[key], schema.root.properties[key])
+                    for key in record
+                    if key in known
+                }
+            )
+            numbers.append(number)
+        if len(rows) + len(errors) >= _JSON_BLOCK_ROWS:
+            yield _json_block(rows, numbers, errors, arrow_schema)
+            rows, numbers, errors = [], [], []
+    if rows or errors:
+        yield _json_block(rows, numbers, errors, arrow_schema)
+
+
+def _typed(value: Any, spec: XdmField) -> Any:
+    """A validated JSON value with dates and date-times as Python objects (what Arrow takes)."""
+    if value is None:
+        return None
+    if spec.xdm_type == "object" and isinstance(value, dict):
+        return {
+            key: _typed(item, spec.properties[key]) if key in spec.properties else item
+            for key, item in value.items()
+        }
+    if spec.xdm_type == "array" and isinstance(value, list) and spec.items is not None:
+        return [_typed(item, spec.items) for item in value]
+    if spec.xdm_type == "map" and isinstance(value, dict) and spec.values is not None:
+        return {key: _typed(item, spec.values) for key, item in value.items()}
+    if spec.format == "date" and isinstance(value, str):
+        return date.fromisoformat(value)
+    if spec.format == "date-time" and isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return value
+
+
+def _json_problem(
+    record: Any, known: set[str], unknown_columns: str, schema: Schema
+) -> tuple[str, str, str] | None:
+    if isinstance(record, _BadJson):
+        return "", "json", f"not valid JSON: {record.message}"
+    if not isinstance(record, dict):
+        return "", "json", "a record must be a JSON object"
+    unknown = sorted(set(record) - known)
+    if unknown and unknown_columns == "reject":
+        return "/" + unknown[0], "unknownField", f"{unknown[0]!r} is not a field of the schema"
+    violations = validate_record(schema, {key: record[key] for key in record if key in known})
+    if violations:
+        first = violations[0]
+        return first.path, first.rule, first.message
+    return None
+
+
+def _json_block(
+    rows: list[dict[str, Any]], numbers: list[int], errors: list[RowError], arrow_schema: pa.Schema
+) -> Block:
+    table = pa.Table.from_pylist(rows, schema=arrow_schema)
+    valid = pa.array([True] * len(rows), pa.bool_())
+    return Block(table, valid, errors, pa.array(numbers, pa.int64()), len(errors))
+
+
+# -- Parquet -----------------------------------------------------------------------------------
+
+
+def _parquet_blocks(
+    stream: BinaryIO, name: str, schema: Schema, unknown_columns: str
+) -> Iterator[Block]:
+    try:
+        parquet = pq.ParquetFile(stream)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise FileRejected(f"{name} is not a valid Parquet file: {error}") from error
+    names = parquet.schema_arrow.names
+    from dsw_xdm import unflatten_table
+
+    flat = any("." in column for column in names)
+    top_level = {column.split(".")[0] for column in names}
+    known = set(to_arrow_schema(schema).names)
+    unknown = sorted(top_level - known)
+    if unknown and unknown_columns == "reject":
+        raise FileRejected(f"{name}: columns not in the schema: {', '.join(unknown)}")
+    first = 1
+    try:
+        for batch in parquet.iter_batches(batch_size=65_536):
+            table = pa.Table.from_batches([batch])
+            if flat:
+                table = unflatten_table(table)
+            table = table.select([column for column in table.column_names if column in known])
+            numbers = pa.array(range(first, first + table.num_rows), pa.int64())
+            first += table.num_rows
+            yield Block(table, pc.fill_null(pa.array([True] * table.num_rows), True), [], numbers)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise FileRejected(f"{name} could not be read as Parquet: {error}") from error
+
+
+def schema_table(schema: Schema, rows: int) -> pa.Table:
+    """An all-null table of ``rows`` rows with the schema's full Arrow schema."""
+    arrow_schema = to_arrow_schema(schema)
+    return pa.table({f.name: pa.nulls(rows, f.type) for f in arrow_schema}, schema=arrow_schema)

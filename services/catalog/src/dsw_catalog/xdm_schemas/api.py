@@ -1,0 +1,166 @@
+"""Routes of XDM schemas: the standard components and the tenant's custom schemas."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from dsw_catalog.models import IdempotencyKey, XdmSchema
+from dsw_catalog.xdm_schemas import service
+from dsw_catalog.xdm_schemas.schemas import ArrowField, ComponentOut, SchemaCreate, SchemaOut
+from dsw_kit.auth import RequestContext, require
+from dsw_kit.errors import NotFound, problem_responses
+from dsw_kit.pagination import Page, PageParams, paginate
+from dsw_kit.web import UnitOfWork, check_if_match, idempotent_create, unit_of_work
+from dsw_xdm import (
+    ComponentNotFoundError,
+    feature_columns,
+    standard_registry,
+    to_arrow_schema,
+    to_json_schema,
+)
+
+router = APIRouter(prefix="/catalog/v1", tags=["schemas"])
+Kind = Literal["classes", "fieldgroups", "datatypes", "behaviors"]
+
+
+@router.get(
+    "/xdm/components",
+    response_model=ComponentOut,
+    responses=problem_responses(404),
+    summary="Get a standard component by $id",
+)
+def get_component(
+    id: str = Query(..., description="The component's $id"),
+    _: RequestContext = Depends(require("catalog:read")),
+) -> ComponentOut:
+    try:
+        component = standard_registry().get(id)
+    except ComponentNotFoundError as error:
+        raise NotFound(f"no standard component {id!r}", code="component_not_found") from error
+    return ComponentOut(
+        id=component.id,
+        kind=component.kind,
+        title=component.title,
+        description=component.description,
+        definition=component.to_json(),
+    )
+
+
+@router.get("/xdm/{kind}", response_model=list[ComponentOut], summary="List standard components")
+def list_components(
+    kind: Kind,
+    for_class: str | None = Query(None, description="Field groups that fit this class $id"),
+    _: RequestContext = Depends(require("catalog:read")),
+) -> list[ComponentOut]:
+    registry = standard_registry()
+    components = {
+        "classes": registry.classes,
+        "datatypes": registry.data_types,
+        "behaviors": registry.behaviors,
+    }
+    found = (
+        registry.field_groups(for_class=for_class) if kind == "fieldgroups" else components[kind]()
+    )
+    return [
+        ComponentOut(id=c.id, kind=c.kind, title=c.title, description=c.description) for c in found
+    ]
+
+
+@router.post(
+    "/schemas",
+    status_code=201,
+    response_model=SchemaOut,
+    responses=problem_responses(422),
+    summary="Create a custom schema (class + field groups + tenant fields)",
+)
+def create_schema(
+    body: SchemaCreate, work: UnitOfWork = unit_of_work("catalog:write")
+) -> JSONResponse:
+    def create() -> SchemaOut:
+        schema, composed = service.create_schema(work, body)
+        return SchemaOut.of(schema, feature_columns(composed))
+
+    return idempotent_create(work, IdempotencyKey, body, create)
+
+
+@router.get("/schemas", response_model=Page[SchemaOut], summary="List custom schemas")
+def list_schemas(
+    params: PageParams = Depends(), work: UnitOfWork = unit_of_work("catalog:read")
+) -> Page[SchemaOut]:
+    return paginate(
+        work.session,
+        select(XdmSchema),
+        params=params,
+        sortable={"created": XdmSchema.created, "title": XdmSchema.title},
+        tiebreaker=XdmSchema.id,
+        to_item=lambda schema: SchemaOut.of(schema, service.fields_of(schema)),
+    )
+
+
+@router.get(
+    "/schemas/{schema_id}",
+    response_model=SchemaOut,
+    responses=problem_responses(404),
+    summary="Get a custom schema",
+)
+def get_schema(
+    schema_id: uuid.UUID, response: Response, work: UnitOfWork = unit_of_work("catalog:read")
+) -> SchemaOut:
+    schema = service.get_schema(work, schema_id)
+    response.headers["ETag"] = schema.etag
+    return SchemaOut.of(schema, service.fields_of(schema))
+
+
+@router.get(
+    "/schemas/{schema_id}/xdm",
+    responses=problem_responses(404),
+    summary="The schema as an XDM definition (allOf of class, field groups, tenant)",
+)
+def get_schema_xdm(
+    schema_id: uuid.UUID, work: UnitOfWork = unit_of_work("catalog:read")
+) -> dict[str, Any]:
+    return service.compose(service.get_schema(work, schema_id).document).definition()
+
+
+@router.get(
+    "/schemas/{schema_id}/jsonschema",
+    responses=problem_responses(404),
+    summary="The schema as plain JSON Schema (draft 2020-12)",
+)
+def get_schema_json_schema(
+    schema_id: uuid.UUID, work: UnitOfWork = unit_of_work("catalog:read")
+) -> dict[str, Any]:
+    return to_json_schema(service.compose(service.get_schema(work, schema_id).document))
+
+
+@router.get(
+    "/schemas/{schema_id}/arrow",
+    response_model=list[ArrowField],
+    responses=problem_responses(404),
+    summary="The Arrow (Parquet) columns datasets of this schema are stored with",
+)
+def get_schema_arrow(
+    schema_id: uuid.UUID, work: UnitOfWork = unit_of_work("catalog:read")
+) -> list[ArrowField]:
+    arrow = to_arrow_schema(service.compose(service.get_schema(work, schema_id).document))
+    return [ArrowField(name=f.name, type=str(f.type), nullable=f.nullable) for f in arrow]
+
+
+@router.delete(
+    "/schemas/{schema_id}",
+    status_code=204,
+    responses=problem_responses(404, 409, 412),
+    summary="Delete a schema no dataset uses",
+)
+def delete_schema(
+    schema_id: uuid.UUID, request: Request, work: UnitOfWork = unit_of_work("catalog:write")
+) -> Response:
+    schema = service.get_schema(work, schema_id)
+    check_if_match(request, schema.etag)
+    service.delete_schema(work, schema)
+    return Response(status_code=204)
