@@ -132,7 +132,6 @@ def test_saved_as_plain_lightgbm_model(purchase_run: LocalRunResult, events: pa.
     np.testing.assert_allclose(fast.predict(columns), scored["probability"].to_numpy())
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning:mlflow")
 def test_mlflow_pyfunc_loads_the_lightgbm_flavour(purchase_run: LocalRunResult) -> None:
     import mlflow.pyfunc
 

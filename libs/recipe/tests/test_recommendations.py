@@ -125,7 +125,6 @@ def test_scoring_outputs_and_saved_model(luma_run: LocalRunResult) -> None:
     assert delimited.to_pylist() == [{"userId": "new-user", "recommendations": "#".join(items)}]
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning:mlflow")
 def test_mlflow_pyfunc_serves_recommendations(luma_run: LocalRunResult) -> None:
     import mlflow.pyfunc
 

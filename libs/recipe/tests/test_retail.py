@@ -94,7 +94,6 @@ def test_saved_model_loads_the_same_way_and_fast_path_agrees(
     assert by_uri.input_names == loaded.input_names
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning:mlflow")
 def test_mlflow_pyfunc_serves_the_model(model_dir: Path) -> None:
     import mlflow.pyfunc
 
