@@ -271,3 +271,23 @@ def test_schemas_api(client: TestClient, auth: Auth) -> None:
         "/catalog/v1/datasets", json={"name": "n", "schema_id": "nope"}, headers=headers
     )
     assert missing.status_code == 422
+
+
+def test_other_services_read_a_dataset_as_arrow(client: TestClient, auth: Auth) -> None:
+    from dsw_kit.datasets import open_catalog_dataset
+
+    headers = auth()
+    dataset_id = create_dataset(client, headers)
+    ingest(client, headers, dataset_id, {"a.csv": RETAIL})
+    ingest(client, headers, dataset_id, {"b.csv": RETAIL})
+    client.headers.update(headers)
+    data = open_catalog_dataset(client, dataset_id)
+    assert data.count_rows() == 2 * 5175
+    sales = data.to_table(columns={"sales": pc_field("_retail", "weeklySales")})
+    assert sales.num_rows == 2 * 5175
+
+
+def pc_field(*path: str):  # type: ignore[no-untyped-def]
+    import pyarrow.dataset as ds
+
+    return ds.field(*path)
