@@ -88,3 +88,14 @@ def test_a_user_cannot_pick_a_sandbox_the_token_does_not_grant(app_client: TestC
         headers={"Authorization": f"Bearer {token}", "x-sandbox-name": "dev"},
     )
     assert response.status_code == 403
+
+
+def test_tenant_names_that_could_escape_a_folder_are_refused(app_client: TestClient) -> None:
+    authenticator: Authenticator = app_client.app.state.authenticator  # type: ignore[attr-defined]
+    for org in ("../other", "a/b", ".hidden", ""):
+        token = authenticator.issuer().issue("u", ["catalog:read"], org_id=org)
+        response = app_client.get(
+            "/demo/v1/notes/00000000-0000-0000-0000-000000000000",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 403, org

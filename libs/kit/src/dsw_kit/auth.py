@@ -13,6 +13,7 @@ subject may use; ``"*"`` for all) and ``sandbox`` (the default one). A service i
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -43,6 +44,7 @@ ACT_AS_TENANT_SCOPE = "platform:tenant"
 DEFAULT_SANDBOX = "prod"
 SERVICES = ("catalog", "recipes", "training", "scoring", "serving")
 _VERBS = ("read", "write", "admin")
+_TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def all_scopes() -> list[str]:
@@ -221,6 +223,17 @@ class Authenticator:
     @staticmethod
     def resolve_tenant(principal: Principal, request: Request) -> Tenant:
         """The (org, sandbox) the request acts for, checked against what the token allows."""
+        tenant = Authenticator._tenant_of(principal, request)
+        for name in (tenant.org_id, tenant.sandbox):
+            # Tenant names become lake folders and topic data: no path or control characters.
+            if not _TENANT_NAME.match(name):
+                raise Forbidden(
+                    f"invalid organisation or sandbox name {name!r}", code="invalid_tenant"
+                )
+        return tenant
+
+    @staticmethod
+    def _tenant_of(principal: Principal, request: Request) -> Tenant:
         header_org = request.headers.get("x-org-id")
         header_sandbox = request.headers.get("x-sandbox-name")
         if ACT_AS_TENANT_SCOPE in principal.scopes:
