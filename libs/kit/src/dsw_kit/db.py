@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -221,23 +221,18 @@ class Database:
         """Whether the backend is SQLite (no row locks; SKIP LOCKED unavailable)."""
         return self.engine.dialect.name == "sqlite"
 
-    @contextmanager
-    def session(self, tenant: Tenant | None = None) -> Iterator[Session]:
+    def session(self, tenant: Tenant | None = None) -> AbstractContextManager[Session]:
         """A unit of work scoped to ``tenant``; committed when the block exits cleanly."""
-        with self._factory() as session:
-            session.info[_TENANT_KEY] = tenant
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        return self._unit_of_work({_TENANT_KEY: tenant})
+
+    def system_session(self) -> AbstractContextManager[Session]:
+        """A unit of work for platform processes (relay, reconcilers) that spans all tenants."""
+        return self._unit_of_work({_UNSCOPED_KEY: True})
 
     @contextmanager
-    def system_session(self) -> Iterator[Session]:
-        """A unit of work for platform processes (relay, reconcilers) that spans all tenants."""
+    def _unit_of_work(self, info: dict[str, Any]) -> Iterator[Session]:
         with self._factory() as session:
-            session.info[_UNSCOPED_KEY] = True
+            session.info.update(info)
             try:
                 yield session
                 session.commit()
