@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PROJECT_FILES := uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 TEST_PATHS := libs services tests
-SOURCE_PACKAGES := -p dsw_kit -p dsw_contracts -p dsw_xdm -p dsw -p dsw_catalog -p dsw_recipes \
+SOURCE_PACKAGES := -p dsw_kit -p dsw_contracts -p dsw_xdm -p dsw_recipe -p dsw -p dsw_catalog -p dsw_recipes \
 	-p dsw_training -p dsw_scoring -p dsw_serving
 
 .PHONY: install run test test-fast lint format typecheck check bench clean-data
