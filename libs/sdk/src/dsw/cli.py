@@ -40,10 +40,15 @@ def up(
     token = dev_token(settings)
     console.print("\n[bold]The platform is ready.[/bold] Dev token (all scopes, org 'default'):")
     console.print(token, soft_wrap=True)
+    catalog = stack.urls()["catalog"]
+    console.print("\nTry it:")
+    console.print("  export DSW_TOKEN=$(.venv/bin/dsw token)", soft_wrap=True, markup=False)
     console.print(
-        '\nexport DSW_TOKEN=... then: curl -H "Authorization: Bearer $DSW_TOKEN" '
-        "http://127.0.0.1:8101/catalog/v1/datasets"
+        f'  curl -H "Authorization: Bearer $DSW_TOKEN" {catalog}/catalog/v1/datasets',
+        soft_wrap=True,
+        markup=False,
     )
+    console.print(f"  API docs: {catalog}/docs (likewise on every service)", soft_wrap=True)
     console.print("Press Ctrl-C to stop.")
     died = stack.watch()
     stack.stop()
