@@ -129,3 +129,20 @@ def test_health_and_metrics(client: TestClient) -> None:
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     assert "dsw_http_requests_total" in client.get("/metrics").text
+
+
+def test_request_ids_travel_into_events(client: TestClient, auth: Auth) -> None:
+    from sqlalchemy import select
+
+    from dsw_catalog.models import OutboxEvent
+
+    headers = {**auth(), "x-request-id": "req-trace-1"}
+    assert (
+        client.post("/catalog/v1/datasets", json={"name": "t"}, headers=headers).status_code == 201
+    )
+    database = client.app.state.runtime.database  # type: ignore[attr-defined]
+    with database.system_session() as session:
+        envelopes = [row.envelope for row in session.scalars(select(OutboxEvent))]
+    assert [envelope["correlationid"] for envelope in envelopes] == ["req-trace-1"]
+    assert envelopes[0]["type"] == "dsw.catalog.dataset.created"
+    assert envelopes[0]["orgid"] == "org-a"
