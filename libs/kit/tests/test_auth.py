@@ -99,3 +99,57 @@ def test_tenant_names_that_could_escape_a_folder_are_refused(app_client: TestCli
             headers={"Authorization": f"Bearer {token}"},
         )
         assert response.status_code == 403, org
+
+
+def test_rs256_keys_can_come_from_a_jwks_endpoint(tmp_path: Path) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from jwt.algorithms import RSAAlgorithm
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/jwks.json"
+        verifier = Authenticator(AuthSettings(algorithm="RS256", jwks_url=url), tmp_path)
+        token = jwt.encode(
+            {
+                "sub": "svc",
+                "aud": "dsw",
+                "iss": "dsw",
+                "exp": 9_999_999_999,
+                "scope": "serving:read",
+                "org": "o",
+            },
+            key,
+            algorithm="RS256",
+            headers={"kid": "k1"},
+        )
+        assert verifier.verify(token).subject == "svc"
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = jwt.encode(
+            {"sub": "x", "aud": "dsw", "iss": "dsw", "exp": 9_999_999_999},
+            other,
+            algorithm="RS256",
+            headers={"kid": "k1"},
+        )
+        with pytest.raises(Unauthorized):
+            verifier.verify(forged)
+    finally:
+        server.shutdown()
+        server.server_close()
