@@ -8,11 +8,22 @@ from dsw_contracts._catalog import (
     BatchCompleted,
     DatasetChanged,
 )
+from dsw_contracts._recipes import (
+    RecipeVersionDeprecated,
+    RecipeVersionRegistered,
+    RecipeVersionRequested,
+    RecipeVersionValidated,
+)
 from dsw_contracts._topics import (
     ALL_TOPICS,
     DEAD_LETTER_SUFFIX,
     EventPayload,
     topic_for,
+)
+from dsw_contracts._training import (
+    TrainingModelChanged,
+    TrainingRunChanged,
+    TrainingRunRequested,
 )
 
 __all__ = [
@@ -21,5 +32,12 @@ __all__ = [
     "BatchCompleted",
     "DatasetChanged",
     "EventPayload",
+    "RecipeVersionDeprecated",
+    "RecipeVersionRegistered",
+    "RecipeVersionRequested",
+    "RecipeVersionValidated",
+    "TrainingModelChanged",
+    "TrainingRunChanged",
+    "TrainingRunRequested",
     "topic_for",
 ]

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from dsw_kit.app import ServiceSpec, create_service_app
 from dsw_training import __version__
 from dsw_training.datasets.api import router as datasets_router
 from dsw_training.datasets.events import catalog_events_consumer
+from dsw_training.ml_models.api import router as models_router
 from dsw_training.models import OutboxEvent
+from dsw_training.runs.api import router as runs_router
+from dsw_training.runs.worker import training_worker
 from dsw_training.settings import TrainingSettings
+from dsw_training.upstream import Upstreams
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,13 +29,23 @@ def spec(settings: TrainingSettings | None = None) -> ServiceSpec:
         version=__version__,
         description="Models, training runs on workers, sweeps, schedules and MLflow tracking.",
         settings=settings or TrainingSettings(),
-        routers=[datasets_router],
+        routers=[models_router, runs_router, datasets_router],
         outbox_model=OutboxEvent,
         migrations_path=MIGRATIONS,
-        background={"catalog-events": catalog_events_consumer},
+        background={"catalog-events": catalog_events_consumer, "runs": training_worker},
     )
 
 
-def create_app(settings: TrainingSettings | None = None) -> FastAPI:
-    """The training service's ASGI application."""
-    return create_service_app(spec(settings))
+def create_app(
+    settings: TrainingSettings | None = None,
+    *,
+    transports: dict[str, httpx.BaseTransport] | None = None,
+) -> FastAPI:
+    """The training service's ASGI application (``transports`` reach other services in tests)."""
+    service_spec = spec(settings)
+    app = create_service_app(service_spec)
+    assert isinstance(service_spec.settings, TrainingSettings)
+    app.state.upstreams = Upstreams.build(
+        service_spec.settings, app.state.runtime.authenticator, transports
+    )
+    return app

@@ -1,4 +1,4 @@
-"""``dsw-training api | migrate | relay``."""
+"""``dsw-training api | migrate | relay | worker catalog-events|runs``."""
 
 from __future__ import annotations
 

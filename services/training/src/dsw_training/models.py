@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from dsw_kit.db import TenantScoped, UTCDateTime, utcnow
+from dsw_kit.db import ResourceMixin, TenantScoped, UTCDateTime, utcnow
 from dsw_kit.events import OutboxMixin, ProcessedEventMixin
 from dsw_kit.web import IdempotencyMixin
+from dsw_kit.work import LeasedWorkMixin
 
 
 class Base(DeclarativeBase):
@@ -44,3 +57,71 @@ class DatasetActivity(TenantScoped, Base):
     last_batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     last_event_id: Mapped[str] = mapped_column(String(64), default="")
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrainingModel(ResourceMixin, Base):
+    """A model (DSW MLInstance): a recipe version + hyperparameters + a training dataset."""
+
+    __tablename__ = "models"
+
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # The recipe as the recipes service names it (built-ins: recipe name and version).
+    recipe_id: Mapped[str] = mapped_column(String(255))
+    version_id: Mapped[str] = mapped_column(String(255))
+    # What the worker imports: ``module:Class`` and the recipe's own name and version.
+    recipe_entry_point: Mapped[str] = mapped_column(String(512))
+    recipe_name: Mapped[str] = mapped_column(String(255))
+    recipe_version: Mapped[str] = mapped_column(String(64))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dataset_id: Mapped[str] = mapped_column(String(36), index=True)
+    input_features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    target_features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Fixed at creation: a rename does not move the MLflow experiment or registered model.
+    experiment_name: Mapped[str] = mapped_column(String(512))
+    registered_model_name: Mapped[str] = mapped_column(String(512))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TrainingRun(LeasedWorkMixin, Base):
+    """One training of a model: queued -> running -> succeeded | failed | cancelled."""
+
+    __tablename__ = "runs"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("models.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    # The hyperparameters used (the model's, with the run's overrides, validated).
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    param_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dataset_id: Mapped[str] = mapped_column(String(36))
+    # The dataset's visible files when the run was requested: [{batch_id, uri, rows}].
+    snapshot: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    trigger: Mapped[str] = mapped_column(String(16), default="api")
+    sweep_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    percent: Mapped[float] = mapped_column(Float, default=0.0)
+    rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    mlflow_experiment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    model_uri: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    registered_model: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    log_tail: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RunMetric(TenantScoped, Base):
+    """One metric of a finished run, kept apart so that runs can be ordered by it."""
+
+    __tablename__ = "run_metrics"
+    __table_args__ = (PrimaryKeyConstraint("run_id", "name"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("runs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    value: Mapped[float] = mapped_column(Float)

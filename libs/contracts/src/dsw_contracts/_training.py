@@ -1,0 +1,51 @@
+"""Events and commands the training service publishes."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from dsw_contracts._topics import EventPayload
+
+
+class TrainingModelChanged(EventPayload):
+    """``dsw.training.model.created|updated|deleted``: a model (DSW MLInstance) changed."""
+
+    event_type: ClassVar[str] = "dsw.training.model.changed"
+    model_id: str
+    name: str = ""
+    recipe_id: str
+    version_id: str
+    change: Literal["created", "updated", "deleted"]
+
+
+class TrainingRunRequested(EventPayload):
+    """``dsw.training.run.requested`` (command): a run is queued; wakes a training worker."""
+
+    event_type: ClassVar[str] = "dsw.training.run.requested"
+    run_id: str
+    model_id: str
+
+
+class TrainingRunChanged(EventPayload):
+    """``dsw.training.run.queued|started|progress|succeeded|failed|cancelled``.
+
+    ``succeeded`` carries the evaluation metrics and the registered model version; ``failed``
+    the error; ``progress`` the stage, percent done and rows handled.
+    """
+
+    event_type: ClassVar[str] = "dsw.training.run.changed"
+    run_id: str
+    model_id: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    attempt: int = 0
+    stage: str | None = None
+    percent: float | None = None
+    rows: int | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    registered_model: str | None = None
+    model_version: str | None = None
+    error: str | None = None
+    sweep_id: str | None = None

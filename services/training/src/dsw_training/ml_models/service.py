@@ -1,0 +1,143 @@
+"""Use cases of models: they add and flush, the request boundary commits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+import httpx
+
+from dsw_contracts import TrainingModelChanged
+from dsw_kit.db import Tenant, utcnow
+from dsw_kit.errors import Conflict, NotFound
+from dsw_kit.web import UnitOfWork
+from dsw_training.datasets.catalog import check_dataset
+from dsw_training.ml_models import repository
+from dsw_training.ml_models.recipes import (
+    check_features,
+    resolve_recipe,
+    validate_hyperparameters,
+)
+from dsw_training.ml_models.schemas import ModelCreate, ModelUpdate
+from dsw_training.models import TrainingModel
+from dsw_training.runs import service as runs_service
+
+
+def experiment_name(tenant: Tenant, model_id: uuid.UUID) -> str:
+    """The MLflow experiment of a model's runs (one per model)."""
+    return f"dsw/{tenant.org_id}/{tenant.sandbox}/models/{model_id}"
+
+
+def registered_model_name(tenant: Tenant, name: str) -> str:
+    """The model's name in the MLflow Model Registry (tenant-qualified: the registry is shared)."""
+    return f"{tenant.org_id}.{tenant.sandbox}.{name}"
+
+
+def _announce(
+    work: UnitOfWork, model: TrainingModel, change: Literal["created", "updated", "deleted"]
+) -> None:
+    work.publish(
+        f"dsw.training.model.{change}",
+        str(model.id),
+        TrainingModelChanged(
+            model_id=str(model.id),
+            name=model.name,
+            recipe_id=model.recipe_id,
+            version_id=model.version_id,
+            change=change,
+        ),
+    )
+
+
+def create_model(work: UnitOfWork, catalog: httpx.Client, request: ModelCreate) -> TrainingModel:
+    """Register a model; its name must be free in the tenant, its recipe, parameters and dataset
+    valid."""
+    if repository.find_live_by_name(work.session, request.name) is not None:
+        raise Conflict(f"a model named {request.name!r} already exists", code="name_taken")
+    recipe = resolve_recipe(request.recipe.recipe_id, request.recipe.version_id)
+    validate_hyperparameters(recipe, request.hyperparameters)
+    inputs = request.input_features or list(recipe.input_features)
+    targets = request.target_features or list(recipe.target_features)
+    check_features(recipe, inputs, targets)
+    check_dataset(work.session, catalog, str(request.dataset_id))
+    model_id = uuid.uuid4()
+    window = request.time_window
+    model = TrainingModel(
+        id=model_id,
+        name=request.name,
+        description=request.description,
+        recipe_id=recipe.recipe_id,
+        version_id=recipe.version_id,
+        recipe_entry_point=recipe.entry_point,
+        recipe_name=recipe.name,
+        recipe_version=recipe.version,
+        hyperparameters=dict(request.hyperparameters),
+        dataset_id=str(request.dataset_id),
+        input_features=inputs,
+        target_features=targets,
+        window_start=window.start if window else None,
+        window_end=window.end if window else None,
+        experiment_name=experiment_name(work.tenant, model_id),
+        registered_model_name=registered_model_name(work.tenant, request.name),
+        tags=list(request.tags),
+        created_by=work.context.subject,
+    )
+    work.session.add(model)
+    work.session.flush()
+    _announce(work, model, "created")
+    return model
+
+
+def get_model(work: UnitOfWork, model_id: uuid.UUID) -> TrainingModel:
+    """The model, or 404 (also for another tenant's or a deleted one)."""
+    model = repository.get_live(work.session, model_id)
+    if model is None:
+        raise NotFound(f"model {model_id} not found", code="model_not_found")
+    return model
+
+
+def update_model(
+    work: UnitOfWork, catalog: httpx.Client, model: TrainingModel, changes: ModelUpdate
+) -> TrainingModel:
+    """Apply changes (the version check guards concurrent updates); runs already queued keep
+    their parameters."""
+    values = changes.model_dump(exclude_unset=True)
+    recipe = resolve_recipe(model.recipe_id, model.version_id)
+    if changes.hyperparameters is not None:
+        validate_hyperparameters(recipe, changes.hyperparameters)
+        model.hyperparameters = dict(changes.hyperparameters)
+    if changes.input_features is not None or changes.target_features is not None:
+        inputs = changes.input_features or list(model.input_features)
+        targets = changes.target_features or list(model.target_features)
+        check_features(recipe, inputs, targets)
+        model.input_features, model.target_features = inputs, targets
+    if changes.dataset_id is not None and str(changes.dataset_id) != model.dataset_id:
+        check_dataset(work.session, catalog, str(changes.dataset_id))
+        model.dataset_id = str(changes.dataset_id)
+    if "time_window" in values:
+        window = changes.time_window
+        model.window_start = window.start if window else None
+        model.window_end = window.end if window else None
+    if changes.description is not None:
+        model.description = changes.description
+    if changes.tags is not None:
+        model.tags = list(changes.tags)
+    work.session.flush()
+    _announce(work, model, "updated")
+    return model
+
+
+def delete_model(work: UnitOfWork, model: TrainingModel, *, cancel_runs: bool) -> None:
+    """Soft-delete; refused (409) while runs are queued or running unless they are cancelled."""
+    active = repository.active_runs(work.session, model.id)
+    if active and not cancel_runs:
+        raise Conflict(
+            f"model {model.id} has {len(active)} queued or running run(s); cancel them first "
+            "or delete with ?cancel_runs=true",
+            code="model_has_active_runs",
+        )
+    for run in active:
+        runs_service.cancel_run(work, run)
+    model.deleted_at = utcnow()
+    work.session.flush()
+    _announce(work, model, "deleted")

@@ -1,0 +1,236 @@
+"""The training process: one attempt of one run, started by a worker.
+
+``python -m dsw_training.runs.child`` reads its job (JSON) from stdin, limits its own memory
+(``RLIMIT_AS``), reads the dataset snapshot's Parquet files straight from the lake (it needs no
+token), runs the recipe through ``dsw_recipe`` (prepare, split, train, evaluate) with a
+``RunContext`` logging to MLflow, logs the model with its signature, registers a model version,
+and reports to the worker as JSON lines on the file descriptor the job names: ``started``,
+``progress``, then ``succeeded`` or ``failed``. Its stdout and stderr are the run's log.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import resource
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("dsw.training.run")
+
+Send = Callable[..., None]
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap this process's address space: allocations beyond it fail with MemoryError."""
+    limit = megabytes * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _window(job: dict[str, Any]) -> Any:
+    from dsw_recipe import TimeWindow
+
+    start, end = job.get("window_start"), job.get("window_end")
+    if start is None and end is None:
+        return None
+    return TimeWindow(
+        datetime.fromisoformat(start) if start else None,
+        datetime.fromisoformat(end) if end else None,
+    )
+
+
+def die_with_parent() -> None:
+    """Linux: be killed when the worker that started us dies (kill -9 included), so that a run
+    taken over by another worker is never trained twice at once."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
+def _start_run(ctx: Any, tracking_uri: str) -> str:
+    # The first runs against a new SQLite store create its tables, and two runs of a new model
+    # may create its experiment at once: one process at a time, and retry on a lost race.
+    lock_path = None
+    if tracking_uri.startswith("sqlite:///"):
+        lock_path = Path(tracking_uri.removeprefix("sqlite:///") + ".lock")
+    for attempt in range(5):
+        try:
+            if lock_path is None:
+                return str(ctx.start())
+            with lock_path.open("a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    return str(ctx.start())
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        except Exception:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise RuntimeError("unreachable")
+
+
+def _finish_stale_run(client: Any, run_id: str | None) -> None:
+    """Mark the MLflow run of an earlier attempt that died (its worker was killed) as KILLED."""
+    if not run_id:
+        return
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="KILLED")
+    except Exception:
+        logger.warning("could not close the MLflow run %s of an earlier attempt", run_id)
+
+
+def read_snapshot(uris: list[str]) -> Any:
+    """The snapshot's rows as one table with flat dotted column names.
+
+    The catalog stores XDM objects as nested structs (``_retail`` -> ``date``); recipes read
+    flat dotted fields (``_retail.date``), the way DSW exports them.
+    """
+    import pyarrow as pa
+
+    from dsw_kit.lake import open_files
+
+    table = open_files(uris).to_table()
+    while any(pa.types.is_struct(field.type) for field in table.schema):
+        table = table.flatten()
+    return table
+
+
+def _register(client: Any, name: str, source: str, run_id: str, tags: dict[str, str]) -> str:
+    """A new version of the registered model ``name`` (created on first use)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name, tags={"dsw.model_id": tags["dsw.model_id"]})
+    except MlflowException as error:
+        if getattr(error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(name, source, run_id=run_id, tags=tags)
+    return str(version.version)
+
+
+def train(job: dict[str, Any], send: Send) -> dict[str, Any]:
+    """Run the job's recipe and register its model; what the worker records."""
+    from dsw_recipe import Progress, RunContext, get_recipe, run_local
+
+    files = job["files"]
+    batch_ids = sorted({str(item["batch_id"]) for item in files})
+    tags = {
+        "dsw.run_id": job["run_id"],
+        "dsw.model_id": job["model_id"],
+        "dsw.dataset_id": job["dataset_id"],
+        "dsw.dataset.batch_ids": ",".join(batch_ids)[:5000],
+        "dsw.attempt": str(job["attempt"]),
+        "dsw.recipe_id": job["recipe_id"],
+        "dsw.version_id": job["version_id"],
+    }
+
+    def on_progress(progress: Progress) -> None:
+        send("progress", stage=progress.stage, percent=progress.percent, rows=progress.rows)
+
+    ctx = RunContext(
+        tracking_uri=job["tracking_uri"],
+        experiment_name=job["experiment_name"],
+        run_name=f"run-{job['run_id'][:8]}-attempt-{job['attempt']}",
+        tags=tags,
+        on_progress=on_progress,
+    )
+    mlflow_run_id = _start_run(ctx, job["tracking_uri"])
+    _finish_stale_run(ctx.client, job.get("stale_mlflow_run_id"))
+    experiment_id = ctx.client.get_run(mlflow_run_id).info.experiment_id
+    send("started", mlflow_run_id=mlflow_run_id, experiment_id=experiment_id)
+    logger.info("MLflow run %s in experiment %s", mlflow_run_id, job["experiment_name"])
+    with ctx:
+        with tempfile.TemporaryDirectory(prefix="dsw-snapshot-") as scratch:
+            snapshot = Path(scratch) / "snapshot.json"
+            snapshot.write_text(
+                json.dumps({"dataset_id": job["dataset_id"], "files": files}, indent=2)
+            )
+            ctx.log_artifacts(scratch, "dataset")
+        recipe = get_recipe(job["entry_point"])()
+        logger.info(
+            "training %s %s on %d file(s) of dataset %s",
+            recipe.name,
+            recipe.version,
+            len(files),
+            job["dataset_id"],
+        )
+        data = read_snapshot([str(item["uri"]) for item in files])
+        logger.info("read %d rows, columns %s", data.num_rows, ", ".join(data.column_names))
+        result = run_local(
+            recipe,
+            data,
+            job["params"],
+            ctx=ctx,
+            window=_window(job),
+            baseline=bool(job.get("baseline", False)),
+            score_holdout=False,
+        )
+        if result.model_uri is None:
+            raise RuntimeError("the model was not logged to MLflow")
+        logger.info("metrics %s", json.dumps(result.metrics, sort_keys=True))
+        version = _register(
+            ctx.client, job["registered_model_name"], result.model_uri, mlflow_run_id, tags
+        )
+        logger.info("registered %s version %s", job["registered_model_name"], version)
+    return {
+        "metrics": {name: float(value) for name, value in result.metrics.items()},
+        "baseline_metrics": result.baseline_metrics,
+        "mlflow_run_id": mlflow_run_id,
+        "experiment_id": experiment_id,
+        "model_uri": result.model_uri,
+        "registered_model": job["registered_model_name"],
+        "model_version": version,
+        "rows": result.rows,
+        "seconds": result.seconds,
+    }
+
+
+def main() -> int:
+    """Entry point of the training process; exit code 0 when the run succeeded."""
+    die_with_parent()
+    job = json.loads(sys.stdin.read())
+    if os.getppid() != int(job.get("parent_pid", os.getppid())):
+        return 1  # the worker died before we could ask to die with it
+    channel = os.fdopen(int(job["message_fd"]), "w", buffering=1)
+
+    def send(kind: str, **data: Any) -> None:
+        channel.write(json.dumps({"kind": kind, **data}, default=str) + "\n")
+        channel.flush()
+
+    limit_memory(int(job["memory_limit_mb"]))
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        outcome = train(job, send)
+    except BaseException as error:
+        traceback.print_exc()
+        sys.stderr.flush()
+        send("failed", error=f"{type(error).__name__}: {error}"[:4000])
+        return 1
+    send("succeeded", **outcome)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

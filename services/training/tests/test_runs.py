@@ -1,0 +1,132 @@
+"""Training runs through the API: queued -> running -> succeeded in MLflow, failed, cancelled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from mlflow.tracking import MlflowClient
+from sqlalchemy import select
+
+from dsw_training.models import OutboxEvent
+from dsw_training.settings import TrainingSettings
+
+from .conftest import Stack
+from .helpers import create_model, ingest_retail, request_run, wait_run
+
+Auth = Callable[..., dict[str, str]]
+
+# MLflow's SQLAlchemy store uses a loader SQLAlchemy deprecated (read here through MlflowClient).
+pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*:DeprecationWarning")
+
+
+def _event_types(stack: Stack, run_id: str) -> list[str]:
+    database = stack.training.app.state.runtime.database  # type: ignore[attr-defined]
+    with database.system_session() as session:
+        events = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.key == run_id).order_by(OutboxEvent.id)
+        ).all()
+        return [str(event.envelope["type"]) for event in events]
+
+
+def test_the_retail_recipe_trains_into_mlflow_with_a_registered_version(
+    stack: Stack, auth: Auth, training_settings: TrainingSettings
+) -> None:
+    headers = auth()
+    dataset_id = ingest_retail(stack.catalog, headers)
+    model = create_model(stack.training, headers, dataset_id)
+    queued = request_run(stack.training, headers, model["id"], hyperparameters={"num_leaves": 12})
+    assert queued["state"] == "queued"
+    assert queued["params"]["num_leaves"] == 12
+    assert queued["params"]["n_estimators"] == 15
+    assert len(queued["snapshot"]["batch_ids"]) == 1
+
+    run = wait_run(stack.training, headers, queued["id"])
+    assert run["state"] == "succeeded", (run["error"], run["log_tail"])
+    assert {"mape", "rmse", "mae"} <= set(run["metrics"])
+    assert 0 < run["metrics"]["mape"] < 0.5
+    assert run["progress"] == {"stage": "done", "percent": 100.0, "rows": run["progress"]["rows"]}
+    assert run["attempts"] == 1
+    mlflow = run["mlflow"]
+    assert (
+        mlflow["registered_model"] == model["registered_model_name"] == "org-a.prod.retail-forecast"
+    )
+    assert mlflow["model_version"] == "1"
+
+    client = MlflowClient(tracking_uri=training_settings.platform.resolved_mlflow_tracking_uri)
+    mlflow_run = client.get_run(mlflow["run_id"])
+    assert mlflow_run.info.status == "FINISHED"
+    assert mlflow_run.data.params["num_leaves"] == "12"
+    assert mlflow_run.data.tags["dsw.dataset_id"] == dataset_id
+    assert mlflow_run.data.tags["dsw.dataset.batch_ids"] == run["snapshot"]["batch_ids"][0]
+    assert mlflow_run.data.metrics["mape"] == run["metrics"]["mape"]
+    experiment = client.get_experiment(mlflow_run.info.experiment_id)
+    assert experiment.name == model["experiment_name"]
+    version = client.get_model_version(mlflow["registered_model"], "1")
+    assert version.run_id == mlflow["run_id"]
+
+    logs = stack.training.get(f"/training/v1/runs/{run['id']}/logs?tail=500", headers=headers)
+    assert logs.status_code == 200
+    assert any(
+        "registered org-a.prod.retail-forecast version 1" in line for line in logs.json()["lines"]
+    )
+
+    types = _event_types(stack, run["id"])
+    assert types[:2] == ["dsw.training.run.queued", "dsw.training.run.requested"]
+    assert "dsw.training.run.started" in types
+    assert "dsw.training.run.progress" in types
+    assert types[-1] == "dsw.training.run.succeeded"
+
+    # A second run registers version 2 under the same name, in the same experiment.
+    second = wait_run(
+        stack.training, headers, request_run(stack.training, headers, model["id"])["id"]
+    )
+    assert second["mlflow"]["model_version"] == "2"
+    assert second["mlflow"]["experiment_id"] == run["mlflow"]["experiment_id"]
+
+
+def test_a_run_that_fails_shows_the_error_and_its_last_log_lines(stack: Stack, auth: Auth) -> None:
+    headers = auth()
+    dataset_id = ingest_retail(stack.catalog, headers)
+    # No row falls in this window: the recipe refuses to train on nothing.
+    model = create_model(
+        stack.training,
+        headers,
+        dataset_id,
+        time_window={"start": "2030-01-01T00:00:00Z"},
+    )
+    run = wait_run(stack.training, headers, request_run(stack.training, headers, model["id"])["id"])
+    assert run["state"] == "failed", run
+    assert run["error"]
+    assert "Error" in run["error"]
+    assert run["log_tail"]
+    assert any("Traceback" in line for line in run["log_tail"])
+    assert run["attempts"] == 1  # a recipe error is final, not retried
+    assert _event_types(stack, run["id"])[-1] == "dsw.training.run.failed"
+
+
+def test_cancelling_a_running_run_kills_its_process(stack: Stack, auth: Auth) -> None:
+    headers = auth()
+    dataset_id = ingest_retail(stack.catalog, headers)
+    model = create_model(
+        stack.training,
+        headers,
+        dataset_id,
+        hyperparameters={"n_estimators": 10_000, "learning_rate": 0.001, "num_threads": 1},
+    )
+    run_id = request_run(stack.training, headers, model["id"])["id"]
+    wait_run(
+        stack.training,
+        headers,
+        run_id,
+        {"running"},
+        condition=lambda run: run["progress"]["stage"] == "train",
+    )
+    cancel = stack.training.post(f"/training/v1/runs/{run_id}/cancel", headers=headers)
+    assert cancel.status_code == 202, cancel.text
+    run = wait_run(stack.training, headers, run_id, timeout=30)
+    assert run["state"] == "cancelled"
+    assert _event_types(stack, run_id)[-1] == "dsw.training.run.cancelled"
+    again = stack.training.post(f"/training/v1/runs/{run_id}/cancel", headers=headers)
+    assert again.status_code == 409
+    assert again.json()["code"] == "run_finished"
