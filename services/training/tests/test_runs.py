@@ -84,6 +84,35 @@ def test_the_retail_recipe_trains_into_mlflow_with_a_registered_version(
     assert second["mlflow"]["model_version"] == "2"
     assert second["mlflow"]["experiment_id"] == run["mlflow"]["experiment_id"]
 
+    # Compare: ordered by a metric, side by side, and as a chart.
+    runs_url = f"/training/v1/models/{model['id']}/runs"
+    by_rmse = stack.training.get(f"{runs_url}?orderby=metrics.rmse", headers=headers).json()
+    values = [item["metrics"]["rmse"] for item in by_rmse["items"]]
+    assert values == sorted(values)
+    assert len(values) == 2
+    worst_first = stack.training.get(f"{runs_url}?orderby=-metrics.rmse&limit=1", headers=headers)
+    page = worst_first.json()
+    assert page["items"][0]["metrics"]["rmse"] == max(values)
+    following = stack.training.get(
+        f"{runs_url}?orderby=-metrics.rmse&limit=1&cursor={page['next']}", headers=headers
+    ).json()
+    assert following["items"][0]["metrics"]["rmse"] == min(values)
+    assert following["next"] is None
+    compared = stack.training.get(
+        f"/training/v1/models/{model['id']}/compare",
+        params={"runs": f"{run['id']},{second['id']}", "metric": "rmse", "direction": "min"},
+        headers=headers,
+    ).json()
+    assert compared["differing_params"] == ["num_leaves"]
+    assert set(compared["metrics"]["rmse"]) == {run["id"], second["id"]}
+    assert compared["best"]["value"] == min(values)
+    chart = stack.training.get(
+        f"/training/v1/models/{model['id']}/chart.svg?metric=mape", headers=headers
+    )
+    assert chart.status_code == 200
+    assert chart.headers["content-type"].startswith("image/svg+xml")
+    assert chart.text.count("<rect") == 3  # background + one bar per run
+
 
 def test_a_run_that_fails_shows_the_error_and_its_last_log_lines(stack: Stack, auth: Auth) -> None:
     headers = auth()
