@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,28 +70,51 @@ class IngestOutcome:
     errors_reported: int = 0
 
 
-def conform(array: pa.Array, target: pa.DataType) -> pa.Array:
+_Nulls = dict[tuple[pa.DataType, int], pa.Array]
+
+
+def null_array(length: int, target: pa.DataType, shared: _Nulls | None = None) -> pa.Array:
+    """An all-null array; with ``shared``, one per type and length (arrays are immutable).
+
+    A wide schema (ExperienceEvent: ~100 leaf fields, most of them absent from a file) would
+    otherwise allocate a zero-filled buffer for every absent field of every block.
+    """
+    if shared is None:
+        return pa.nulls(length, target)
+    key = (target, length)
+    if key not in shared:
+        if pa.types.is_struct(target):
+            children = [null_array(length, field.type, shared) for field in target]
+            every = null_array(length, pa.bool_(), shared)
+            mask = pc.is_null(every)  # all true
+            shared[key] = pa.StructArray.from_arrays(children, fields=list(target), mask=mask)
+        else:
+            shared[key] = pa.nulls(length, target)
+    return shared[key]
+
+
+def conform(array: pa.Array, target: pa.DataType, shared: _Nulls | None = None) -> pa.Array:
     """``array`` in exactly the ``target`` type: missing struct fields become nulls."""
     if pa.types.is_struct(target):
         if not pa.types.is_struct(array.type):
-            return pa.nulls(len(array), target)
+            return null_array(len(array), target, shared)
         present = {array.type.field(i).name: i for i in range(array.type.num_fields)}
         children = []
         for index in range(target.num_fields):
             child = target.field(index)
             if child.name in present:
-                children.append(conform(array.field(present[child.name]), child.type))
+                children.append(conform(array.field(present[child.name]), child.type, shared))
             else:
-                children.append(pa.nulls(len(array), child.type))
+                children.append(null_array(len(array), child.type, shared))
         mask = pc.is_null(array) if array.null_count else None
         return pa.StructArray.from_arrays(children, fields=list(target), mask=mask)
     if pa.types.is_list(target) and pa.types.is_list(array.type):
-        values = conform(array.flatten(), target.value_type)
+        values = conform(array.flatten(), target.value_type, shared)
         offsets = array.offsets
         if array.offset or array.null_count:
             array = pa.array(array.to_pylist(), array.type)  # rare: rebuild to normalise offsets
             offsets = array.offsets
-            values = conform(array.flatten(), target.value_type)
+            values = conform(array.flatten(), target.value_type, shared)
         mask = pc.is_null(array) if array.null_count else None
         return pa.ListArray.from_arrays(offsets, values, type=target, mask=mask)
     if array.type == target:
@@ -100,14 +125,15 @@ def conform(array: pa.Array, target: pa.DataType) -> pa.Array:
 def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with exactly the columns and types of ``schema`` (missing ones null)."""
     table = table.combine_chunks()
+    shared: _Nulls = {}
     columns = []
     for target in schema:
         if target.name in table.column_names:
             column = table.column(target.name)
             chunk = column.chunk(0) if column.num_chunks else pa.array([], column.type)
-            columns.append(conform(chunk, target.type))
+            columns.append(conform(chunk, target.type, shared))
         else:
-            columns.append(pa.nulls(table.num_rows, target.type))
+            columns.append(null_array(table.num_rows, target.type, shared))
     return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -185,12 +211,13 @@ class _Ingestion:
         self.outcome = IngestOutcome()
         self.report = _ErrorReport(lake, spec.errors_path, limits.max_errors)
         self.statistics = TableStatistics()
+        self.written_here = 0  # rows of the file being ingested written so far
 
     def ingest_file(self, uploaded: UploadedFile, part_path: str) -> dict[str, int] | None:
         """Stream one file into one Parquet part; its rows and bytes (None when no row)."""
         if uploaded.size == 0:
             raise FileRejected(f"{uploaded.name} is empty")
-        rows_written = 0
+        self.written_here = 0
         writer: pq.ParquetWriter | None = None
         spec, limits = self.spec, self.limits
         if spec.input_format == "parquet" and spec.compression != "none":
@@ -225,33 +252,74 @@ class _Ingestion:
                 block_bytes=limits.block_bytes,
                 csv_options=spec.csv_options,
             )
-            try:
-                for block in blocks:
-                    good = _check_block(
-                        block, spec.schema, uploaded.name, self.report, self.outcome
-                    )
-                    if good.num_rows == 0:
-                        continue
-                    good = conform_table(good, self.arrow_schema)
-                    if writer is None:
-                        writer = pq.ParquetWriter(
-                            part_path,
-                            self.arrow_schema,
-                            filesystem=self.lake.filesystem,
-                            compression="zstd",
+            pending: list[pa.Table] = []  # valid rows waiting for a full row group
+            pending_rows = 0
+            # Row groups are compressed, written and summed up on a thread of their own while
+            # the next blocks are read and checked into the next group (memory: two groups).
+            writing: deque[Future[None]] = deque()
+            with ThreadPoolExecutor(1, thread_name_prefix="parquet-write") as pool:
+                try:
+                    for block in blocks:
+                        good = _check_block(
+                            block, spec.schema, uploaded.name, self.report, self.outcome
                         )
-                    writer.write_table(good, row_group_size=limits.row_group_rows)
-                    self.statistics.add(good)
-                    rows_written += good.num_rows
-            finally:
-                if writer is not None:
-                    writer.close()
+                        if good.num_rows == 0:
+                            continue
+                        pending.append(conform_table(good, self.arrow_schema))
+                        pending_rows += good.num_rows
+                        if pending_rows < limits.row_group_rows:
+                            continue
+                        groups = self._take_groups(pending, full_groups_only=True)
+                        pending_rows = sum(table.num_rows for table in pending)
+                        writer = writer or self._open_writer(part_path)
+                        while writing:  # one group written while the next one fills
+                            writing.popleft().result()
+                        writing.append(pool.submit(self._write, writer, groups))
+                    if pending_rows:
+                        groups = self._take_groups(pending, full_groups_only=False)
+                        writer = writer or self._open_writer(part_path)
+                        writing.append(pool.submit(self._write, writer, groups))
+                    while writing:
+                        writing.popleft().result()
+                finally:
+                    for future in writing:
+                        future.cancel()
+                    wait(writing)
+                    if writer is not None:
+                        writer.close()
+            rows_written = self.written_here
         if writer is None:
             return None
         size = self.lake.filesystem.get_file_info(part_path).size or 0
         self.outcome.rows_written += rows_written
         self.outcome.bytes_written += size
         return {"rows": rows_written, "bytes": size}
+
+    def _open_writer(self, part_path: str) -> pq.ParquetWriter:
+        return pq.ParquetWriter(
+            part_path, self.arrow_schema, filesystem=self.lake.filesystem, compression="zstd"
+        )
+
+    def _take_groups(self, pending: list[pa.Table], *, full_groups_only: bool) -> pa.Table:
+        """The pending rows that fill whole row groups (all of them when not full-only).
+
+        Blocks are smaller than row groups for wide rows; writing each block as its own row
+        group made many small column chunks (slower to write, and to read). What does not fill
+        a group stays in ``pending``.
+        """
+        table = pa.concat_tables(pending)
+        pending.clear()
+        group = self.limits.row_group_rows
+        complete = (table.num_rows // group) * group if full_groups_only else table.num_rows
+        if complete < table.num_rows:
+            pending.append(table.slice(complete))
+        self.written_here += complete
+        return table.slice(0, complete)
+
+    def _write(self, writer: pq.ParquetWriter, rows: pa.Table) -> None:
+        """Write row groups to the part and add them to the batch's statistics."""
+        writer.write_table(rows, row_group_size=self.limits.row_group_rows)
+        self.statistics.add(rows)
 
 
 def _check_block(
@@ -264,7 +332,11 @@ def _check_block(
     if rows:
         validation = validate_table(schema, block.table, max_violations_per_batch=1000)
         valid = pc.and_(valid, validation.valid)
-        numbers = block.row_numbers.to_pylist() if block.row_numbers is not None else None
+        numbers = (
+            block.row_numbers.to_pylist()
+            if block.row_numbers is not None and validation.violations
+            else None
+        )
         # A cell that failed conversion is null now; its "required" violation says nothing new.
         converted = {(error.row, error.path) for error in block.errors}
         for violation in validation.violations:

@@ -13,7 +13,9 @@ import gzip
 import io
 import json
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, BinaryIO, Literal
@@ -28,6 +30,7 @@ from dsw_xdm import Field as XdmField
 
 InputFormat = Literal["csv", "jsonl", "json", "parquet"]
 _JSON_BLOCK_ROWS = 20_000
+_CONVERT_THREADS = 2  # CSV blocks converted at once
 
 
 class FileRejected(Exception):
@@ -255,10 +258,9 @@ def _csv_blocks(
             ),
         )
         parsed = 0
-        for batch in reader:
-            table = pa.Table.from_batches([batch])
-            lines = _csv_lines(parsed, table.num_rows, skipped)
-            parsed += table.num_rows
+
+        def convert(table: pa.Table, lines: pa.Array, errors: list[RowError]) -> Block:
+            skipped_here = len(errors)
             coerced = coerce_table(
                 schema,
                 table,
@@ -266,15 +268,33 @@ def _csv_blocks(
                 unknown_columns="ignore",
                 max_errors_per_column=1000,
             )
-            errors = skipped_errors[:]
-            skipped_errors.clear()
-            skipped_here = len(errors)
-            line_list = lines.to_pylist()
-            errors.extend(
-                RowError(name, line_list[cell.row], _pointer(cell.column), "type", cell.message)
-                for cell in coerced.errors
-            )
-            yield Block(coerced.table, coerced.valid, errors, lines, skipped_here)
+            if coerced.errors:
+                line_list = lines.to_pylist()
+                errors.extend(
+                    RowError(name, line_list[cell.row], _pointer(cell.column), "type", cell.message)
+                    for cell in coerced.errors
+                )
+            return Block(coerced.table, coerced.valid, errors, lines, skipped_here)
+
+        # Blocks are parsed in order here and converted on threads (Arrow's kernels release the
+        # GIL), a few at a time: memory stays bounded, and blocks come out in file order.
+        with ThreadPoolExecutor(_CONVERT_THREADS, thread_name_prefix="csv-convert") as pool:
+            converting: deque[Future[Block]] = deque()
+            try:
+                for batch in reader:
+                    table = pa.Table.from_batches([batch])
+                    lines = _csv_lines(parsed, table.num_rows, skipped)
+                    parsed += table.num_rows
+                    errors = skipped_errors[:]  # the lines skipped while parsing this block
+                    skipped_errors.clear()
+                    converting.append(pool.submit(convert, table, lines, errors))
+                    if len(converting) > _CONVERT_THREADS:
+                        yield converting.popleft().result()
+                while converting:
+                    yield converting.popleft().result()
+            finally:
+                for future in converting:
+                    future.cancel()
         if skipped_errors:
             empty = schema_table(schema, 0)
             yield Block(
@@ -295,8 +315,11 @@ def _pointer(dotted: str) -> str:
 
 
 def _csv_lines(first_parsed: int, count: int, skipped: list[int]) -> pa.Array:
-    """Line numbers (header = line 1) of parsed rows ``first_parsed ..``, skipping bad lines."""
-    lines = []
+    """Line numbers (header = line 1) of parsed rows ``first_parsed ..``, skipping bad lines.
+
+    Row ``g`` of the file (0-based) is on the ``g``-th line from line 2 on that was not skipped.
+    Vectorised: a Python loop over the rows cost more than parsing them.
+    """
     line = first_parsed + 2
     position = 0
     ordered = sorted(skipped)
@@ -304,13 +327,11 @@ def _csv_lines(first_parsed: int, count: int, skipped: list[int]) -> pa.Array:
     while position < len(ordered) and ordered[position] <= line:
         line += 1
         position += 1
-    for _ in range(count):
-        while position < len(ordered) and ordered[position] == line:
-            line += 1
-            position += 1
-        lines.append(line)
-        line += 1
-    return pa.array(lines, pa.int64())
+    later = ordered[position:]  # all after ``line``: drop them from the run of lines that follows
+    run = pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count + len(later)), start=line - 1)
+    if later:
+        run = run.filter(pc.invert(pc.is_in(run, value_set=pa.array(later, pa.int64()))))
+    return run.slice(0, count)
 
 
 # -- JSON --------------------------------------------------------------------------------------

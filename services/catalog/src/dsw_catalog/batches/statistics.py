@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import pyarrow as pa
@@ -41,9 +41,9 @@ class ColumnStatistics:
     def add(self, array: pa.Array) -> None:
         self.count += len(array)
         self.nulls += array.null_count
-        present = pc.drop_null(array)
-        if len(present) == 0:
-            return
+        if array.null_count == len(array):
+            return  # nothing more to learn (most optional fields of wide schemas)
+        present = pc.drop_null(array) if array.null_count else array
         if self.kind in ("number", "date", "timestamp"):
             bounds = pc.min_max(present)
             low, high = bounds["min"].as_py(), bounds["max"].as_py()
@@ -57,19 +57,37 @@ class ColumnStatistics:
             self.trues += int(pc.sum(pc.cast(present, pa.int64())).as_py() or 0)
         elif self.kind == "string" and self.sketch is not None:
             counts = pc.value_counts(present)
-            for value in counts.field("values").to_pylist():
-                self.sketch.update(str(value))
-            self.top.update(
-                dict(
-                    zip(
-                        counts.field("values").to_pylist(),
-                        counts.field("counts").to_pylist(),
-                        strict=True,
-                    )
-                )
-            )
-            if len(self.top) > _TOP_KEPT * 2:
+            values, frequencies = counts.field("values"), counts.field("counts")
+            # The sketch needs every distinct value (one call each: the costly part of a
+            # high-cardinality column such as an id).
+            deque(map(self.sketch.update, values.to_pylist()), maxlen=0)
+            crowded = len(values) > _TOP_KEPT * 2
+            if crowded:
+                values, frequencies = self._candidates(values, frequencies)
+            self.top.update(dict(zip(values.to_pylist(), frequencies.to_pylist(), strict=True)))
+            if crowded or len(self.top) > _TOP_KEPT * 2:
                 self.top = Counter(dict(self.top.most_common(_TOP_KEPT)))
+
+    def _candidates(self, values: pa.Array, frequencies: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """The values of a block that can still be among the kept top values after it.
+
+        Those kept already, and the block's ``2 * _TOP_KEPT`` most frequent others: any other
+        value has at least that many values at least as frequent, so trimming to ``_TOP_KEPT``
+        drops it anyway. Saves counting every distinct value of high-cardinality columns.
+        """
+        known = pa.array(list(self.top), values.type)
+        kept = pc.fill_null(pc.is_in(values, value_set=known), False)
+        others = pc.invert(kept)
+        other_values, other_frequencies = values.filter(others), frequencies.filter(others)
+        order = pc.select_k_unstable(
+            pa.table({"n": other_frequencies}),
+            k=min(_TOP_KEPT * 2, len(other_values)),
+            sort_keys=[("n", "descending")],
+        )
+        return (
+            pa.concat_arrays([values.filter(kept), other_values.take(order)]),
+            pa.concat_arrays([frequencies.filter(kept), other_frequencies.take(order)]),
+        )
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {"type": self.kind, "count": self.count, "nulls": self.nulls}
