@@ -1,0 +1,1 @@
+"""Recipe packages: safe unpacking, git import, the content hash and storage in the lake."""

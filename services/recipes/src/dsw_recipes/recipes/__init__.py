@@ -1,0 +1,1 @@
+"""Recipes and their versions: the registry's REST resources."""

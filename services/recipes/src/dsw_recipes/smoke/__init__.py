@@ -1,0 +1,1 @@
+"""Smoke runs: recipe code on a tiny sample, in a limited child process, never in the API."""

@@ -1,0 +1,1 @@
+"""Which models use which recipe version (a read model fed by training events)."""
