@@ -63,6 +63,7 @@ def training_settings(database_url: str, platform: PlatformSettings) -> Training
         progress_event_seconds=0.5,
         cancel_poll_seconds=0.2,
         log_sync_seconds=0.5,
+        sweep_poll_seconds=0.2,
     )
 
 

@@ -24,6 +24,7 @@ from dsw_contracts._training import (
     TrainingModelChanged,
     TrainingRunChanged,
     TrainingRunRequested,
+    TrainingSweepFinished,
 )
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "TrainingModelChanged",
     "TrainingRunChanged",
     "TrainingRunRequested",
+    "TrainingSweepFinished",
     "topic_for",
 ]

@@ -49,3 +49,16 @@ class TrainingRunChanged(EventPayload):
     model_version: str | None = None
     error: str | None = None
     sweep_id: str | None = None
+
+
+class TrainingSweepFinished(EventPayload):
+    """``dsw.training.sweep.finished``: a hyperparameter sweep ended (or was cancelled)."""
+
+    event_type: ClassVar[str] = "dsw.training.sweep.finished"
+    sweep_id: str
+    model_id: str
+    state: Literal["succeeded", "failed", "cancelled"]
+    trials: int = 0
+    objective: str = ""
+    best_run_id: str | None = None
+    best_value: float | None = None

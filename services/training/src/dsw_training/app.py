@@ -16,6 +16,8 @@ from dsw_training.models import OutboxEvent
 from dsw_training.runs.api import router as runs_router
 from dsw_training.runs.worker import training_worker
 from dsw_training.settings import TrainingSettings
+from dsw_training.sweeps.api import router as sweeps_router
+from dsw_training.sweeps.driver import sweep_driver
 from dsw_training.upstream import Upstreams
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -29,10 +31,14 @@ def spec(settings: TrainingSettings | None = None) -> ServiceSpec:
         version=__version__,
         description="Models, training runs on workers, sweeps, schedules and MLflow tracking.",
         settings=settings or TrainingSettings(),
-        routers=[models_router, runs_router, datasets_router],
+        routers=[models_router, runs_router, sweeps_router, datasets_router],
         outbox_model=OutboxEvent,
         migrations_path=MIGRATIONS,
-        background={"catalog-events": catalog_events_consumer, "runs": training_worker},
+        background={
+            "catalog-events": catalog_events_consumer,
+            "runs": training_worker,
+            "sweeps": sweep_driver,
+        },
     )
 
 

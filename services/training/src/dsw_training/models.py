@@ -125,3 +125,34 @@ class RunMetric(TenantScoped, Base):
     run_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("runs.id"), index=True)
     name: Mapped[str] = mapped_column(String(128), index=True)
     value: Mapped[float] = mapped_column(Float)
+
+
+class Sweep(LeasedWorkMixin, Base):
+    """A hyperparameter search over a model: each trial is a training run (``sweep_id``).
+
+    A sweep driver holds its lease while the sweep runs; if the driver dies another one resumes
+    from the trials recorded as runs.
+    """
+
+    __tablename__ = "sweeps"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("models.id"), index=True)
+    # running -> succeeded | failed | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    strategy: Mapped[str] = mapped_column(String(16))
+    space: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fixed_hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    objective_metric: Mapped[str] = mapped_column(String(128))
+    direction: Mapped[str] = mapped_column(String(8), default="min")
+    max_trials: Mapped[int] = mapped_column(Integer)
+    max_seconds: Mapped[float] = mapped_column(Float)
+    parallelism: Mapped[int] = mapped_column(Integer, default=1)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    dataset_id: Mapped[str] = mapped_column(String(36))
+    snapshot: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    trials_started: Mapped[int] = mapped_column(Integer, default=0)
+    best_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    best_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

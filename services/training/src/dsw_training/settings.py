@@ -64,6 +64,13 @@ class TrainingSettings(ServiceSettings):
         2.0, description="How often a running run's log is copied to the lake"
     )
     log_tail_lines: int = Field(40, description="Last log lines kept with a failed run's error")
+    sweep_poll_seconds: float = Field(
+        1.0, description="How often a sweep driver looks at its sweep's trials"
+    )
+    sweep_lease_seconds: float = Field(30.0, description="Lease of a sweep held by its driver")
+    sweep_max_attempts: int = Field(
+        10, description="Times a sweep may be taken over after its driver died before it fails"
+    )
     work_dir: Path | None = Field(
         None, description="Scratch folder of training processes; <home>/training-work when unset"
     )
