@@ -26,7 +26,8 @@ def recipes_settings(database_url: str, dsw_home: Path, tansu: TansuBroker) -> R
         platform=platform,
         smoke_builtins=False,
         smoke_poll_seconds=0.2,
-        smoke_timeout_seconds=30,
+        # Long enough for a real recipe on 2 busy cores, short for the one that sleeps.
+        smoke_timeout_seconds=15,
         smoke_memory_bytes=3 * 1024**3,
         max_package_bytes=256 * 1024,
         max_unpacked_bytes=1024 * 1024,

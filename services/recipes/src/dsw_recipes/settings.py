@@ -28,11 +28,12 @@ class RecipesSettings(ServiceSettings):
     )
     git_allowed_schemes: list[str] = Field(
         default_factory=lambda: ["https"],
-        description="URL schemes git import accepts (add file only for tests)",
+        description="URL schemes git import accepts (default https; add file only for tests)",
     )
     git_allowed_hosts: list[str] = Field(
         default_factory=lambda: ["github.com", "gitlab.com", "bitbucket.org"],
-        description="Hosts git import may fetch from over https ('*' allows any)",
+        description="Hosts git import may fetch from over https (default github.com, gitlab.com, "
+        "bitbucket.org; '*' allows any)",
     )
     git_allow_private_addresses: bool = Field(
         False, description="Allow https git hosts that resolve to loopback/private addresses"

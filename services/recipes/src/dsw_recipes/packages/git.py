@@ -95,8 +95,8 @@ def check_ref(ref: str) -> None:
 
 def fetch(url: str, ref: str, destination: Path, policy: GitPolicy) -> str:
     """Check out ``ref`` of ``url`` into the empty folder ``destination``; the commit id."""
-    check_url(url, policy)
     check_ref(ref)
+    check_url(url, policy)
     home = destination.parent / "git-home"
     home.mkdir(exist_ok=True)
     protocols = ":".join(policy.schemes)
