@@ -17,6 +17,8 @@ from dsw_kit.testing.plugin import (
     drop_postgres_database,
     postgres_admin_url,
 )
+from dsw_recipes.app import create_app as create_recipes_app
+from dsw_recipes.settings import RecipesSettings
 from dsw_training.app import create_app
 from dsw_training.settings import TrainingSettings
 
@@ -67,6 +69,24 @@ def training_settings(database_url: str, platform: PlatformSettings) -> Training
     )
 
 
+@pytest.fixture
+def recipes(platform: PlatformSettings, tmp_path: Path) -> Iterator[TestClient]:
+    """The real recipes registry, in-process (built-ins registered, no smoke runs)."""
+    admin = postgres_admin_url()
+    url = (
+        create_postgres_database(admin, prefix="dsw_test_recipes")
+        if admin
+        else f"sqlite:///{tmp_path / 'recipes.db'}"
+    )
+    settings = RecipesSettings(
+        database_url=url, platform=platform, smoke_builtins=False, embedded_workers=False
+    )
+    with TestClient(create_recipes_app(settings)) as client:
+        yield client
+    if admin:
+        drop_postgres_database(url)
+
+
 @dataclass
 class Stack:
     """The training API beside the real catalog."""
@@ -94,6 +114,17 @@ def stack_without_workers(
     """Training without workers: tests drive the worker themselves."""
     training_settings.embedded_workers = False
     yield from _stack(training_settings, catalog)
+
+
+@pytest.fixture
+def stack_with_registry(
+    training_settings: TrainingSettings, catalog: TestClient, recipes: TestClient
+) -> Iterator[Stack]:
+    """Training (no workers) beside the real catalog and the real recipes registry."""
+    training_settings.embedded_workers = False
+    transports = {"catalog": catalog._transport, "recipes": recipes._transport}
+    with TestClient(create_app(training_settings, transports=transports)) as training:
+        yield Stack(training, catalog)
 
 
 @pytest.fixture

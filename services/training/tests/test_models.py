@@ -181,3 +181,49 @@ def test_other_tenants_and_missing_scopes_see_nothing(
         f"/training/v1/models/{model['id']}/runs", json={}, headers=read_only
     )
     assert denied.status_code == 403
+
+
+def test_a_model_names_its_recipe_by_registry_ids_and_the_registry_checks_parameters(
+    stack_with_registry: Stack, auth: Auth
+) -> None:
+    from dsw_recipes.recipes.builtins import recipe_id, version_id
+
+    stack, headers = stack_with_registry, auth()
+    dataset_id = ingest_retail(stack.catalog, headers)
+    ids = {
+        "recipe_id": str(recipe_id("retail-sales")),
+        "version_id": str(version_id("retail-sales", "1.0.0")),
+    }
+    body = {"name": "by-id", "recipe": ids, "dataset_id": dataset_id}
+    invalid = stack.training.post(
+        "/training/v1/models",
+        json={**body, "hyperparameters": {"num_leaves": 1}},
+        headers=headers,
+    )
+    assert invalid.status_code == 422, invalid.text
+    assert invalid.json()["code"] == "invalid_hyperparameters"
+    assert [e["pointer"] for e in invalid.json()["errors"]] == ["/body/hyperparameters/num_leaves"]
+    created = stack.training.post(
+        "/training/v1/models",
+        json={**body, "hyperparameters": {"n_estimators": 10}},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    model = created.json()
+    assert model["recipe"] == ids
+    assert (model["recipe_name"], model["recipe_version"]) == ("retail-sales", "1.0.0")
+    bad_run = stack.training.post(
+        f"/training/v1/models/{model['id']}/runs",
+        json={"hyperparameters": {"learning_rate": 5}},
+        headers=headers,
+    )
+    assert bad_run.status_code == 422
+    run = request_run(stack.training, headers, model["id"], hyperparameters={"num_leaves": 9})
+    assert run["params"]["num_leaves"] == 9
+    missing = stack.training.post(
+        "/training/v1/models",
+        json={**body, "name": "nope", "recipe": {**ids, "version_id": str(uuid.uuid4())}},
+        headers=headers,
+    )
+    assert missing.status_code == 422
+    assert missing.json()["code"] == "recipe_version_not_found"

@@ -35,8 +35,11 @@ def create_model(
     upstreams: Upstreams = Depends(get_upstreams),
 ) -> JSONResponse:
     def create() -> ModelOut:
-        with upstreams.catalog.for_request(work.context) as catalog:
-            return ModelOut.of(service.create_model(work, catalog, body))
+        with (
+            upstreams.catalog.for_request(work.context) as catalog,
+            upstreams.recipes.for_request(work.context) as recipes,
+        ):
+            return ModelOut.of(service.create_model(work, catalog, recipes, body))
 
     return idempotent_create(
         work,
@@ -99,8 +102,11 @@ def update_model(
 ) -> ModelOut:
     model = service.get_model(work, model_id)
     check_if_match(request, model.etag)
-    with upstreams.catalog.for_request(work.context) as catalog:
-        updated = ModelOut.of(service.update_model(work, catalog, model, body))
+    with (
+        upstreams.catalog.for_request(work.context) as catalog,
+        upstreams.recipes.for_request(work.context) as recipes,
+    ):
+        updated = ModelOut.of(service.update_model(work, catalog, recipes, model, body))
     response.headers.update(_etag_headers(updated))
     return updated
 

@@ -1,19 +1,30 @@
 """Which recipe a model uses and which hyperparameters it accepts.
 
-A model names its recipe as the recipes service does (recipe id + version id). The built-in
-recipes are also known by the name and version ``dsw_recipe`` gives them (``retail-sales`` /
-``1.0.0``), which is how they resolve without a registry. Hyperparameters are checked in one place,
-:func:`validate_hyperparameters`, against the recipe's parameter spec.
+A model names its recipe as the recipes service does (recipe id + version id, UUIDs): the
+registry says what the version is and checks hyperparameters (``POST .../validate``). The
+built-in recipes are also known by the name and version ``dsw_recipe`` gives them
+(``retail-sales`` / ``1.0.0``), which resolve and validate locally, without the registry.
+Hyperparameters are checked in one place, :func:`validate_hyperparameters`.
+
+Training workers run recipe code installed with the service (the built-ins and recipes of
+installed distributions); a version whose code lives only in an uploaded or imported package is
+refused when the model is created.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from dsw_recipe import BUILTIN_RECIPES, ParamValidationError, Recipe, get_recipe
 
-from dsw_kit.errors import FieldError, UnprocessableEntity
+from dsw_kit.calls import raise_for_problem
+from dsw_kit.errors import FieldError, ServiceUnavailable, UnprocessableEntity
+from dsw_training.models import TrainingModel
+
+RECIPES = "/recipes/v1/recipes"
 
 
 @dataclass(frozen=True)
@@ -25,17 +36,45 @@ class ResolvedRecipe:
     name: str
     version: str
     entry_point: str
-    fields: tuple[str, ...]
-    input_features: tuple[str, ...]
-    target_features: tuple[str, ...]
+    # Whether the recipes service names it (then it validates hyperparameters).
+    registered: bool
 
     def recipe_class(self) -> type[Recipe[Any]]:
         """The recipe class (imported on demand)."""
         return get_recipe(self.entry_point)
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field the recipe reads."""
+        return tuple(field.name for field in self.recipe_class().input_fields)
 
-def resolve_recipe(recipe_id: str, version_id: str) -> ResolvedRecipe:
-    """The recipe version, or 422 ``recipe_not_found``."""
+    @classmethod
+    def of_model(cls, model: TrainingModel) -> ResolvedRecipe:
+        """The recipe a model was created with (no lookup)."""
+        return cls(
+            recipe_id=model.recipe_id,
+            version_id=model.version_id,
+            name=model.recipe_name,
+            version=model.recipe_version,
+            entry_point=model.recipe_entry_point,
+            registered=model.recipe_id not in BUILTIN_RECIPES,
+        )
+
+
+def _unknown(recipe_id: str) -> UnprocessableEntity:
+    known = ", ".join(sorted(BUILTIN_RECIPES))
+    return UnprocessableEntity(
+        f"recipe {recipe_id!r} is not known: name a recipe of the recipes service by id, or a "
+        f"built-in by name ({known})",
+        code="recipe_not_found",
+        errors=[FieldError(pointer="/body/recipe/recipe_id", message="unknown recipe")],
+    )
+
+
+def resolve_recipe(
+    recipe_id: str, version_id: str, recipes: httpx.Client | None = None
+) -> ResolvedRecipe:
+    """The recipe version, or 422 ``recipe_not_found`` / ``recipe_version_not_found``."""
     if recipe_id in BUILTIN_RECIPES:
         recipe = get_recipe(recipe_id)
         if version_id in (recipe.version, f"{recipe.name}@{recipe.version}"):
@@ -45,9 +84,7 @@ def resolve_recipe(recipe_id: str, version_id: str) -> ResolvedRecipe:
                 name=recipe.name,
                 version=recipe.version,
                 entry_point=BUILTIN_RECIPES[recipe_id],
-                fields=tuple(field.name for field in recipe.input_fields),
-                input_features=tuple(recipe.input_features),
-                target_features=tuple(recipe.target_features),
+                registered=False,
             )
         raise UnprocessableEntity(
             f"recipe {recipe_id!r} has no version {version_id!r}; built-in version is "
@@ -55,18 +92,63 @@ def resolve_recipe(recipe_id: str, version_id: str) -> ResolvedRecipe:
             code="recipe_version_not_found",
             errors=[FieldError(pointer="/body/recipe/version_id", message="unknown version")],
         )
-    known = ", ".join(sorted(BUILTIN_RECIPES))
-    raise UnprocessableEntity(
-        f"recipe {recipe_id!r} is not known; available: {known}",
-        code="recipe_not_found",
-        errors=[FieldError(pointer="/body/recipe/recipe_id", message="unknown recipe")],
+    try:
+        uuid.UUID(recipe_id)
+        uuid.UUID(version_id)
+    except ValueError as error:
+        raise _unknown(recipe_id) from error
+    if recipes is None:
+        raise ServiceUnavailable("the recipes service is needed to resolve this recipe")
+    try:
+        response = recipes.get(f"{RECIPES}/{recipe_id}/versions/{version_id}")
+    except httpx.TransportError as error:
+        raise ServiceUnavailable("the recipes service is unreachable; retry shortly") from error
+    if response.status_code == 404:
+        raise UnprocessableEntity(
+            f"version {version_id} of recipe {recipe_id} not found in the recipes service",
+            code="recipe_version_not_found",
+            errors=[FieldError(pointer="/body/recipe/version_id", message="unknown version")],
+        )
+    raise_for_problem(response)
+    version = response.json()
+    if version.get("status") != "active":
+        raise UnprocessableEntity(
+            f"version {version_id} is {version.get('status')}; choose an active version",
+            code="recipe_version_deprecated",
+        )
+    entry_point = str(version["entry_point"])
+    try:
+        recipe = get_recipe(entry_point)
+    except (LookupError, ImportError, ValueError) as error:
+        raise UnprocessableEntity(
+            f"recipe version {version_id} ({entry_point}) is a package whose code is not "
+            "installed on the training workers; only recipes installed with the service train",
+            code="recipe_not_runnable",
+        ) from error
+    return ResolvedRecipe(
+        recipe_id=recipe_id,
+        version_id=version_id,
+        name=recipe.name,
+        version=str(version.get("version") or recipe.version),
+        entry_point=entry_point,
+        registered=True,
     )
 
 
 def validate_hyperparameters(
-    recipe: ResolvedRecipe, values: dict[str, Any], *, pointer: str = "/body/hyperparameters"
+    recipe: ResolvedRecipe,
+    values: dict[str, Any],
+    *,
+    recipes: httpx.Client | None = None,
+    pointer: str = "/body/hyperparameters",
 ) -> dict[str, Any]:
-    """The full, typed parameter set (defaults filled in), or 422 listing every bad field."""
+    """The full, typed parameter set (defaults filled in), or 422 listing every bad field.
+
+    A registered recipe is checked by the recipes service when a client is given (the API acting
+    for a request); otherwise, and for built-ins named by name, by the recipe's own spec.
+    """
+    if recipe.registered and recipes is not None:
+        return _validate_remotely(recipe, values, recipes, pointer)
     try:
         resolved = recipe.recipe_class().validate_params(values)
     except ParamValidationError as error:
@@ -81,19 +163,45 @@ def validate_hyperparameters(
     return dict(resolved)
 
 
+def _validate_remotely(
+    recipe: ResolvedRecipe, values: dict[str, Any], recipes: httpx.Client, pointer: str
+) -> dict[str, Any]:
+    url = f"{RECIPES}/{recipe.recipe_id}/versions/{recipe.version_id}/validate"
+    try:
+        response = recipes.post(url, json={"params": values})
+    except httpx.TransportError as error:
+        raise ServiceUnavailable("the recipes service is unreachable; retry shortly") from error
+    if response.status_code == 422:
+        problem = response.json()
+        errors = [
+            FieldError(
+                pointer=pointer + str(item.get("pointer", "")).removeprefix("/params"),
+                message=str(item.get("message", "invalid")),
+            )
+            for item in problem.get("errors") or []
+        ]
+        raise UnprocessableEntity(
+            f"{len(errors)} invalid hyperparameter(s) for {recipe.name} {recipe.version}",
+            code="invalid_hyperparameters",
+            errors=errors,
+        )
+    raise_for_problem(response)
+    params: dict[str, Any] = response.json()["params"]
+    return params
+
+
 def check_features(recipe: ResolvedRecipe, inputs: list[str], targets: list[str]) -> None:
     """422 unless every named feature is one of the recipe's input fields."""
+    fields = recipe.fields
     errors = [
         FieldError(
             pointer=f"/body/{kind}/{index}", message=f"{name!r} is not a field the recipe reads"
         )
         for kind, names in (("input_features", inputs), ("target_features", targets))
         for index, name in enumerate(names)
-        if name not in recipe.fields
+        if name not in fields
     ]
     if errors:
         raise UnprocessableEntity(
-            f"features must be among {', '.join(recipe.fields)}",
-            code="unknown_features",
-            errors=errors,
+            f"features must be among {', '.join(fields)}", code="unknown_features", errors=errors
         )

@@ -14,6 +14,7 @@ from dsw_kit.web import UnitOfWork
 from dsw_training.datasets.catalog import check_dataset
 from dsw_training.ml_models import repository
 from dsw_training.ml_models.recipes import (
+    ResolvedRecipe,
     check_features,
     resolve_recipe,
     validate_hyperparameters,
@@ -49,15 +50,18 @@ def _announce(
     )
 
 
-def create_model(work: UnitOfWork, catalog: httpx.Client, request: ModelCreate) -> TrainingModel:
+def create_model(
+    work: UnitOfWork, catalog: httpx.Client, recipes: httpx.Client, request: ModelCreate
+) -> TrainingModel:
     """Register a model; its name must be free in the tenant, its recipe, parameters and dataset
     valid."""
     if repository.find_live_by_name(work.session, request.name) is not None:
         raise Conflict(f"a model named {request.name!r} already exists", code="name_taken")
-    recipe = resolve_recipe(request.recipe.recipe_id, request.recipe.version_id)
-    validate_hyperparameters(recipe, request.hyperparameters)
-    inputs = request.input_features or list(recipe.input_features)
-    targets = request.target_features or list(recipe.target_features)
+    recipe = resolve_recipe(request.recipe.recipe_id, request.recipe.version_id, recipes)
+    validate_hyperparameters(recipe, request.hyperparameters, recipes=recipes)
+    recipe_class = recipe.recipe_class()
+    inputs = request.input_features or list(recipe_class.input_features)
+    targets = request.target_features or list(recipe_class.target_features)
     check_features(recipe, inputs, targets)
     check_dataset(work.session, catalog, str(request.dataset_id))
     model_id = uuid.uuid4()
@@ -97,14 +101,18 @@ def get_model(work: UnitOfWork, model_id: uuid.UUID) -> TrainingModel:
 
 
 def update_model(
-    work: UnitOfWork, catalog: httpx.Client, model: TrainingModel, changes: ModelUpdate
+    work: UnitOfWork,
+    catalog: httpx.Client,
+    recipes: httpx.Client,
+    model: TrainingModel,
+    changes: ModelUpdate,
 ) -> TrainingModel:
     """Apply changes (the version check guards concurrent updates); runs already queued keep
     their parameters."""
     values = changes.model_dump(exclude_unset=True)
-    recipe = resolve_recipe(model.recipe_id, model.version_id)
+    recipe = ResolvedRecipe.of_model(model)
     if changes.hyperparameters is not None:
-        validate_hyperparameters(recipe, changes.hyperparameters)
+        validate_hyperparameters(recipe, changes.hyperparameters, recipes=recipes)
         model.hyperparameters = dict(changes.hyperparameters)
     if changes.input_features is not None or changes.target_features is not None:
         inputs = changes.input_features or list(model.input_features)

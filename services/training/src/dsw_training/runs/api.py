@@ -41,8 +41,11 @@ def create_run(
     model = models_service.get_model(work, model_id)
 
     def create() -> RunOut:
-        with upstreams.catalog.for_request(work.context) as catalog:
-            return RunOut.of(service.request_run(work, catalog, model, body))
+        with (
+            upstreams.catalog.for_request(work.context) as catalog,
+            upstreams.recipes.for_request(work.context) as recipes,
+        ):
+            return RunOut.of(service.request_run(work, catalog, recipes, model, body))
 
     return idempotent_create(work, IdempotencyKey, body, create, status_code=202)
 

@@ -15,7 +15,7 @@ from dsw_kit.db import utcnow
 from dsw_kit.errors import BadRequest, Conflict, NotFound
 from dsw_kit.web import UnitOfWork
 from dsw_training.datasets.catalog import dataset_snapshot
-from dsw_training.ml_models.recipes import resolve_recipe, validate_hyperparameters
+from dsw_training.ml_models.recipes import ResolvedRecipe, validate_hyperparameters
 from dsw_training.models import TrainingModel, TrainingRun
 from dsw_training.runs import repository
 from dsw_training.runs.schemas import BestRun, ComparedRun, ComparisonOut, RunCreate
@@ -46,6 +46,7 @@ def run_event(run: TrainingRun, **extra: Any) -> TrainingRunChanged:
 def request_run(
     work: UnitOfWork,
     catalog: httpx.Client,
+    recipes: httpx.Client | None,
     model: TrainingModel,
     body: RunCreate,
     *,
@@ -53,8 +54,10 @@ def request_run(
     sweep_id: uuid.UUID | None = None,
 ) -> TrainingRun:
     """Queue a run of ``model`` on the dataset's files as they are now, and wake a worker."""
-    recipe = resolve_recipe(model.recipe_id, model.version_id)
-    params = validate_hyperparameters(recipe, {**model.hyperparameters, **body.hyperparameters})
+    recipe = ResolvedRecipe.of_model(model)
+    params = validate_hyperparameters(
+        recipe, {**model.hyperparameters, **body.hyperparameters}, recipes=recipes
+    )
     dataset_id = str(body.dataset_id or model.dataset_id)
     snapshot = dataset_snapshot(catalog, dataset_id)
     run = TrainingRun(

@@ -23,7 +23,7 @@ from dsw_kit.app import ServiceRuntime
 from dsw_kit.db import Tenant, utcnow
 from dsw_kit.events import EventPublisher
 from dsw_kit.work import Claim, LeasedWorker, WorkQueue, worker_identity
-from dsw_training.ml_models.recipes import resolve_recipe, validate_hyperparameters
+from dsw_training.ml_models.recipes import ResolvedRecipe, validate_hyperparameters
 from dsw_training.models import Sweep, TrainingModel, TrainingRun
 from dsw_training.runs.service import run_event
 from dsw_training.settings import TrainingSettings
@@ -139,7 +139,7 @@ class SweepDriver:
         model: TrainingModel,
         params: dict[str, Any],
     ) -> TrainingRun:
-        recipe = resolve_recipe(model.recipe_id, model.version_id)
+        recipe = ResolvedRecipe.of_model(model)
         overrides = {**sweep.fixed_hyperparameters, **params}
         run = TrainingRun(
             id=uuid.uuid4(),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from dsw_kit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
 from dsw_kit.web import UnitOfWork
 from dsw_training.datasets.catalog import dataset_snapshot
-from dsw_training.ml_models.recipes import resolve_recipe, validate_hyperparameters
+from dsw_training.ml_models.recipes import ResolvedRecipe, validate_hyperparameters
 from dsw_training.models import Sweep, TrainingModel, TrainingRun
 from dsw_training.sweeps.schemas import SweepCreate, TrialCounts
 from dsw_training.sweeps.strategies import grid_points
@@ -21,7 +21,7 @@ from dsw_training.sweeps.strategies import grid_points
 
 def _check_space(model: TrainingModel, request: SweepCreate) -> None:
     """Every searched parameter is one of the recipe's, and its bounds and values are valid."""
-    recipe = resolve_recipe(model.recipe_id, model.version_id)
+    recipe = ResolvedRecipe.of_model(model)
     known = set(recipe.recipe_class().params.names())
     unknown = [
         FieldError(pointer=f"/body/space/{name}", message="not a parameter of the recipe")
