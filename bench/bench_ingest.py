@@ -461,6 +461,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "idle_rss_mb": round(big["idle"], 1),
         "peak_rss_mb_small": round(small["peak"], 1),
         "peak_rss_mb_big": round(big["peak"], 1),
+        "within_budget": max(small["peak"], big["peak"]) <= budget_mb,
         "peak_rss_mb_throughput": speed["peak_rss_mb_throughput"],
     }
     print(json.dumps(summary))
