@@ -145,3 +145,54 @@ def test_json_schema_of_a_single_component(registry: xdm.Registry) -> None:
     document = xdm.to_json_schema(registry.resolve(ids.MEASURE))
     assert document["required"] == ["value"]
     assert xdm.validate_record(registry.resolve(ids.MEASURE), {"value": 1}) == []
+
+
+def test_empty_csv_cells_are_missing_values_for_strings_too() -> None:
+    import pyarrow as pa
+
+    from dsw_xdm import coerce_table, schema_from_json
+
+    schema = schema_from_json(
+        {
+            "title": "t",
+            "class": "https://ns.adobe.com/xdm/context/profile",
+            "tenantId": "t",
+            "tenantFields": {
+                "properties": {
+                    "code": {"type": "string"},
+                    "day": {"type": "string", "format": "date"},
+                }
+            },
+        }
+    )
+    table = pa.table({"_t.code": ["a", "", " b "], "_t.day": ["1/2/24", "1/2/24", "2/30/24"]})
+    coerced = coerce_table(schema, table, formats={"_t.day": "%m/%d/%y"})
+    values = coerced.table.column("_t").to_pylist()
+    assert [row["code"] for row in values] == ["a", None, " b "]
+    assert [str(row["day"]) if row["day"] else None for row in values] == [
+        "2024-01-02",
+        "2024-01-02",
+        None,
+    ]
+    assert [error.row for error in coerced.errors] == [2]
+
+
+def test_repeated_dates_are_parsed_once_per_distinct_value_with_the_same_result() -> None:
+    import pyarrow as pa
+
+    from dsw_xdm import coerce_table, schema_from_json
+
+    schema = schema_from_json(
+        {
+            "title": "t",
+            "class": "https://ns.adobe.com/xdm/context/profile",
+            "tenantId": "t",
+            "tenantFields": {"properties": {"day": {"type": "string", "format": "date"}}},
+        }
+    )
+    days = ["1/2/24", "2/30/24", "", "12/31/99"] * 25  # few distinct values: the shared path
+    coerced = coerce_table(schema, pa.table({"_t.day": days}), formats={"_t.day": "%m/%d/%y"})
+    parsed = [(row or {}).get("day") for row in coerced.table.column("_t").to_pylist()]
+    expected = {"1/2/24": "2024-01-02", "2/30/24": None, "": None, "12/31/99": "1999-12-31"}
+    assert [str(value) if value else None for value in parsed] == [expected[d] for d in days]
+    assert [error.row for error in coerced.errors] == list(range(1, 100, 4))

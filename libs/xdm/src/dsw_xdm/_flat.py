@@ -8,7 +8,7 @@ no dotted sub-paths.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -250,13 +250,11 @@ def _coerce(
     present = pc.is_valid(text)
     kind = target.xdm_type
     if kind == "string":
-        return pc.cast(array, pa.string()), _all_false(len(array))
+        # Values keep their spaces; an empty cell is a missing value, as for every other type.
+        value = pc.cast(array, pa.string())
+        return pc.if_else(pc.equal(value, ""), _null(pa.string()), value), _all_false(len(array))
     if strptime_format is not None and kind in ("date", "date-time"):
-        parsed = pc.strptime(text, format=strptime_format, unit="ms", error_is_null=True)
-        # Arrow's strptime rolls impossible days over (2/30 -> 3/2): a value must also read the
-        # same when formatted back (ignoring leading zeros and case).
-        same = pc.equal(_canonical(pc.strftime(parsed, format=strptime_format)), _canonical(text))
-        parsed = pc.if_else(same, parsed, _null(parsed.type))
+        parsed = _by_distinct(text, lambda values: _strptime_strict(values, strptime_format))
         failed = pc.and_(present, pc.is_null(parsed))
         if kind == "date":
             return pc.cast(parsed, pa.date32()), failed
@@ -288,6 +286,26 @@ def _coerce(
     # Arrow parses RFC 3339 itself; only more than millisecond digits must be cut first.
     normalised = pc.replace_substring_regex(pc.utf8_upper(candidates), r"(\.[0-9]{3})[0-9]+", r"\1")
     return pc.cast(normalised, wanted), pc.and_(present, pc.invert(ok))
+
+
+def _strptime_strict(text: pa.Array, strptime_format: str) -> pa.Array:
+    parsed = pc.strptime(text, format=strptime_format, unit="ms", error_is_null=True)
+    # Arrow's strptime rolls impossible days over (2/30 -> 3/2): a value must also read the
+    # same when formatted back (ignoring leading zeros and case).
+    same = pc.equal(_canonical(pc.strftime(parsed, format=strptime_format)), _canonical(text))
+    return pc.if_else(same, parsed, _null(parsed.type))
+
+
+def _by_distinct(text: pa.Array, convert: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``convert(text)``, computed once per distinct value when values repeat a lot.
+
+    Dates in a file repeat (one per week or day across many rows); parsing and checking each
+    distinct text once, then spreading the results, is much cheaper than once per row.
+    """
+    distinct = pc.unique(text)
+    if len(distinct) * 4 > len(text):
+        return convert(text)
+    return pc.take(convert(distinct), pc.index_in(text, value_set=distinct))
 
 
 def read_csv(
