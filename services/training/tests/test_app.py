@@ -44,3 +44,30 @@ def test_dataset_activity_needs_a_token_with_the_training_scope(
         )
         assert right.status_code == 404
         assert right.json()["code"] == "dataset_not_known"
+
+
+def test_the_cli_assembled_app_reaches_the_catalog_it_is_configured_with(
+    database_url: str, dsw_home: Path, tansu: TansuBroker, issue_token
+) -> None:
+    from dsw_kit.app import create_service_app
+    from dsw_training.app import spec
+
+    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=tansu.bootstrap, log_json=False)
+    # Nothing listens there: the dataset check is a 503, not a crash.
+    settings = TrainingSettings(
+        database_url=database_url,
+        platform=platform,
+        catalog_url="http://127.0.0.1:9",
+        embedded_workers=False,
+    )
+    with TestClient(create_service_app(spec(settings))) as client:
+        response = client.post(
+            "/training/v1/models",
+            json={
+                "name": "m",
+                "recipe": {"recipe_id": "retail-sales", "version_id": "1.0.0"},
+                "dataset_id": "00000000-0000-0000-0000-000000000001",
+            },
+            headers={"Authorization": f"Bearer {issue_token()}"},
+        )
+        assert response.status_code == 503, response.text

@@ -51,6 +51,12 @@ class Upstreams:
 
 
 def get_upstreams(request: Request) -> Upstreams:
-    """FastAPI dependency: the callers of this process."""
-    upstreams: Upstreams = request.app.state.upstreams
+    """FastAPI dependency: the callers of this process (built on first use when the app was
+    assembled without them, as ``dsw-training api`` does)."""
+    upstreams: Upstreams | None = getattr(request.app.state, "upstreams", None)
+    if upstreams is None:
+        runtime = request.app.state.runtime
+        assert isinstance(runtime.settings, TrainingSettings)
+        upstreams = Upstreams.build(runtime.settings, runtime.authenticator)
+        request.app.state.upstreams = upstreams
     return upstreams

@@ -20,7 +20,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,19 +67,10 @@ def die_with_parent() -> None:
 def _start_run(ctx: Any, tracking_uri: str) -> str:
     # The first runs against a new SQLite store create its tables, and two runs of a new model
     # may create its experiment at once: one process at a time, and retry on a lost race.
-    lock_path = None
-    if tracking_uri.startswith("sqlite:///"):
-        lock_path = Path(tracking_uri.removeprefix("sqlite:///") + ".lock")
     for attempt in range(5):
         try:
-            if lock_path is None:
+            with _store_lock(tracking_uri):
                 return str(ctx.start())
-            with lock_path.open("a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    return str(ctx.start())
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
         except Exception:
             if attempt == 4:
                 raise
@@ -203,12 +195,69 @@ def train(job: dict[str, Any], send: Send) -> dict[str, Any]:
     }
 
 
+def preload(tracking_uri: str | None) -> None:
+    """Import what every run needs, and open the MLflow store, before the job arrives: a worker
+    starts its next training process while it is idle, so a run does not wait seconds for
+    MLflow and LightGBM imports."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import dsw_recipe.recipes  # noqa: F401
+        import lightgbm  # noqa: F401
+        import mlflow.lightgbm
+        import mlflow.pyfunc  # noqa: F401
+        import pyarrow.dataset  # noqa: F401
+        from mlflow.tracking import MlflowClient
+
+        if tracking_uri:
+            # MLflow keeps one store per URI in a process: opening it now (creating its tables
+            # on first use, one process at a time) spares the run that work.
+            with _store_lock(tracking_uri):
+                MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+
+
+@contextmanager
+def _store_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialise work on a new SQLite store between training processes (no-op otherwise)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with Path(f"{database}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _enter_job(job: dict[str, Any]) -> None:
+    """Work in the run's own folder and write to the run's log from now on."""
+    workdir = str(job["workdir"])
+    os.chdir(workdir)
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+    tempfile.tempdir = workdir
+    log = os.open(str(job["log_file"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+
+
 def main() -> int:
     """Entry point of the training process; exit code 0 when the run succeeded."""
     die_with_parent()
-    job = json.loads(sys.stdin.read())
+    preload(sys.argv[1] if len(sys.argv) > 1 else None)
+    raw = sys.stdin.read()
+    if not raw:
+        return 0  # the worker stopped without a job for us
+    job = json.loads(raw)
     if os.getppid() != int(job.get("parent_pid", os.getppid())):
         return 1  # the worker died before we could ask to die with it
+    _enter_job(job)
     channel = os.fdopen(int(job["message_fd"]), "w", buffering=1)
 
     def send(kind: str, **data: Any) -> None:
@@ -225,7 +274,6 @@ def main() -> int:
         outcome = train(job, send)
     except BaseException as error:
         traceback.print_exc()
-        sys.stderr.flush()
         send("failed", error=f"{type(error).__name__}: {error}"[:4000])
         return 1
     send("succeeded", **outcome)
@@ -233,4 +281,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is reported and flushed: skip the interpreter's slow teardown (MLflow, LightGBM).
+    os._exit(code)

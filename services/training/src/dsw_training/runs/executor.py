@@ -63,51 +63,62 @@ def scrubbed_environment(
 
 
 class ChildProcess:
-    """One training process: start it, stream its reports, stop it."""
+    """One training process: started ahead of its job (imports done while the worker is idle),
+    then handed a job, watched and, if need be, killed."""
 
-    def __init__(
-        self,
-        job: dict[str, Any],
-        *,
-        workdir: Path,
-        log_file: Path,
-        env: dict[str, str],
-        time_limit_seconds: float,
-    ) -> None:
-        self.job = job
-        self.workdir = workdir
-        self.log_file = log_file
-        self.env = env
-        self.time_limit_seconds = time_limit_seconds
-        self.process: subprocess.Popen[bytes] | None = None
+    def __init__(self, *, env: dict[str, str], cwd: Path, tracking_uri: str | None = None) -> None:
+        self._read_end, self._write_end = os.pipe()
+        self.process: subprocess.Popen[bytes] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dsw_training.runs.child",
+                *([tracking_uri] if tracking_uri else []),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            pass_fds=(self._write_end,),
+            start_new_session=True,
+        )
+        os.close(self._write_end)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process still waits for (or works on) its job."""
+        return self.process.poll() is None
 
     def run(
         self,
+        job: dict[str, Any],
         on_message: Callable[[dict[str, Any]], None],
         *,
+        log_file: Path,
+        workdir: Path,
+        time_limit_seconds: float,
         cancelled: Callable[[], bool],
         on_tick: Callable[[], None] = lambda: None,
         poll_seconds: float = 1.0,
     ) -> ChildResult:
-        """Run the child to its end (or until cancelled or out of time)."""
-        read_end, write_end = os.pipe()
-        job = {**self.job, "message_fd": write_end}
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "dsw_training.runs.child"],
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.workdir,
-                pass_fds=(write_end,),
-                start_new_session=True,
-            )
-        os.close(write_end)
+        """Hand the job over and follow the process to its end (or until cancelled or out of
+        time)."""
+        read_end = self._read_end
+        full_job = {
+            **job,
+            "message_fd": self._write_end,
+            "log_file": str(log_file),
+            "workdir": str(workdir),
+        }
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(job, default=str).encode())
-        self.process.stdin.close()
-        deadline = time.monotonic() + self.time_limit_seconds
+        try:
+            self.process.stdin.write(json.dumps(full_job, default=str).encode())
+            self.process.stdin.close()
+        except BrokenPipeError:
+            os.close(read_end)
+            return ChildResult("failed", error=_death(self._wait()), exit_code=self.process.poll())
+        deadline = time.monotonic() + time_limit_seconds
         next_poll = time.monotonic() + poll_seconds
         final: dict[str, Any] | None = None
         buffer = b""
@@ -128,12 +139,14 @@ class ChildProcess:
                             final = message
                         else:
                             on_message(message)
+                    if final is not None:
+                        break
                 now = time.monotonic()
                 if now >= deadline:
                     self.kill()
                     return ChildResult(
                         "timed_out",
-                        error=f"the run took longer than {self.time_limit_seconds:g} s",
+                        error=f"the run took longer than {time_limit_seconds:g} s",
                         exit_code=self._wait(),
                     )
                 if now >= next_poll:
@@ -151,15 +164,24 @@ class ChildProcess:
             return ChildResult("failed", error=str(final.get("error")), exit_code=exit_code)
         return ChildResult("failed", error=_death(exit_code), exit_code=exit_code)
 
+    def discard(self) -> None:
+        """Stop a process that never got a job."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+        self.kill()
+        self._wait()
+        with contextlib.suppress(OSError):
+            os.close(self._read_end)
+
     def kill(self) -> None:
         """Kill the child and anything it started."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
 
     def _wait(self) -> int | None:
-        assert self.process is not None
         try:
             return self.process.wait(30)
         except subprocess.TimeoutExpired:

@@ -133,6 +133,8 @@ class TrainingWorker:
         self.publisher: EventPublisher = runtime.publisher
         self.lake = Lake(settings.platform.resolved_lake_uri)
         self.stopping = threading.Event()
+        self._child_lock = threading.Lock()
+        self._next_child: ChildProcess | None = None
         self.queue = WorkQueue(
             runtime.database,
             TrainingRun,
@@ -189,29 +191,53 @@ class TrainingWorker:
         logger.info("training run %s (attempt %d)", claim.job_id, claim.attempt)
         try:
             watch = RunWatch(self, claim, log_file, lake_log)
-            child = ChildProcess(
-                job,
-                workdir=workdir,
-                log_file=log_file,
-                env=scrubbed_environment(
-                    self.settings.run_passed_environment,
-                    threads=self.settings.run_threads,
-                    home=workdir,
-                ),
-                time_limit_seconds=self.settings.run_time_limit_seconds,
-            )
+            child = self._take_child()
             result = child.run(
+                job,
                 watch.on_message,
+                log_file=log_file,
+                workdir=workdir,
+                time_limit_seconds=self.settings.run_time_limit_seconds,
                 cancelled=watch.cancelled,
                 on_tick=watch.on_tick,
                 poll_seconds=self.settings.cancel_poll_seconds,
             )
+            if not self.stopping.is_set():
+                self.prepare_child()  # the next run's process imports while we record this one
             self.sync_log(log_file, lake_log)
             if watch.lost:
                 raise LeaseLost(f"run {claim.job_id} was taken over by another worker")
             self._record(claim, result, log_file)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def prepare_child(self) -> None:
+        """Start the process of the next run now, so that its imports are done when it comes."""
+        with self._child_lock:
+            if self._next_child is None or not self._next_child.alive:
+                self._next_child = ChildProcess(
+                    env=scrubbed_environment(
+                        self.settings.run_passed_environment,
+                        threads=self.settings.run_threads,
+                        home=self.settings.resolved_work_dir,
+                    ),
+                    cwd=self.settings.resolved_work_dir,
+                    tracking_uri=self.settings.platform.resolved_mlflow_tracking_uri,
+                )
+
+    def _take_child(self) -> ChildProcess:
+        self.prepare_child()
+        with self._child_lock:
+            child, self._next_child = self._next_child, None
+        assert child is not None
+        return child
+
+    def discard_child(self) -> None:
+        """Stop the process waiting for the next run (the worker stops)."""
+        with self._child_lock:
+            child, self._next_child = self._next_child, None
+        if child is not None:
+            child.discard()
 
     def _job(self, run: TrainingRun, model: TrainingModel, claim: Claim) -> dict[str, Any]:
         tracking_uri = self.settings.platform.resolved_mlflow_tracking_uri
@@ -292,10 +318,15 @@ class TrainingWorkers(BackgroundGroup):
         super().__init__(*components)
         self.training = training
 
+    def start(self) -> None:
+        self.training.prepare_child()
+        super().start()
+
     def stop(self, timeout: float = 10.0) -> None:
         # Kill a run in progress and hand it back rather than leave it to the lease expiry.
         self.training.stopping.set()
         super().stop(timeout)
+        self.training.discard_child()
 
 
 def training_worker(runtime: ServiceRuntime) -> BackgroundGroup:
