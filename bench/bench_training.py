@@ -152,7 +152,6 @@ def _wait_runs(training: httpx.Client, run_ids: list[str], timeout: float = 1800
 
 def in_process_seconds(lake_files: list[str], repeats: int) -> list[float]:
     """prepare + split + train + evaluate of the same recipe on the same rows, in this process."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services/training/src"))
     from dsw_recipe import RunContext, get_recipe
 
     from dsw_training.runs.child import read_snapshot
