@@ -10,9 +10,9 @@ SYNCED := $(VENV)/.synced
 PROJECT_FILES := uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 TEST_PATHS := libs services tests
 SOURCE_PACKAGES := -p dsw_kit -p dsw_contracts -p dsw_xdm -p dsw_recipe -p dsw -p dsw_catalog -p dsw_recipes \
-	-p dsw_training -p dsw_scoring -p dsw_serving
+	-p dsw_training -p dsw_scoring -p dsw_serving -p dsw_console
 
-.PHONY: install run test test-fast lint format typecheck check bench clean-data
+.PHONY: install browser run test test-fast lint format typecheck check bench clean-data
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -29,8 +29,14 @@ install: $(SYNCED)
 run: install
 	$(BIN)/dsw up
 
+## browser: Debian's Chromium for the console's browser tests (installed once, needs root)
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+browser: $(CHROMIUM)
+
 ## test: every package's unit tests and the cross-service integration tests
-test: install
+test: install browser
 	$(BIN)/pytest $(TEST_PATHS)
 
 ## lint: ruff (lint and format check) and the architecture rules
