@@ -76,8 +76,7 @@ def resolve_model(training: httpx.Client, ref: ModelRef, tracking_uri: str) -> R
         )
     raise_for_problem(response)
     name = str(response.json()["registered_model_name"])
-    version, run_id = registry_version(name, ref.version, ref.alias, tracking_uri)
-    source = f"models:/{name}/{version}"
+    version, run_id, source = registry_version(name, ref.version, ref.alias, tracking_uri)
     metadata = read_metadata(source, tracking_uri)
     return _resolved(source, metadata, str(ref.model_id), run_id, name, version)
 
@@ -130,8 +129,8 @@ def _resolved(
 
 def registry_version(
     name: str, version: str | None, alias: str | None, tracking_uri: str
-) -> tuple[str, str | None]:
-    """(version, training run id) of a registered model's ``version`` or ``alias``.
+) -> tuple[str, str | None, str]:
+    """(version, training run id, model URI) of a registered model's ``version`` or ``alias``.
 
     The alias ``latest`` falls back to the highest version when nobody set it.
     """
@@ -141,7 +140,7 @@ def registry_version(
 
 def _registry_version(
     name: str, version: str | None, alias: str | None, tracking_uri: str
-) -> tuple[str, str | None]:
+) -> tuple[str, str | None, str]:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -168,7 +167,12 @@ def _registry_version(
             "/body/model",
         ) from error
     tags = dict(found.tags or {})
-    return str(found.version), tags.get("dsw.run_id")
+    # The version's source (``runs:/<run>/model``) is where its files are; ``models:/`` URIs
+    # do not reach single files such as ``MLmodel``.
+    source = str(found.source)
+    if not source.startswith("runs:/"):
+        source = str(client.get_model_version_download_uri(name, str(found.version)))
+    return str(found.version), tags.get("dsw.run_id"), source
 
 
 def read_metadata(model_uri: str, tracking_uri: str) -> dict[str, Any]:
