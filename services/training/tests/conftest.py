@@ -66,6 +66,7 @@ def training_settings(database_url: str, platform: PlatformSettings) -> Training
         cancel_poll_seconds=0.2,
         log_sync_seconds=0.5,
         sweep_poll_seconds=0.2,
+        schedule_poll_seconds=0.2,
     )
 
 

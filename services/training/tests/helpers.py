@@ -47,13 +47,19 @@ def ingest_retail(catalog: TestClient, headers: dict[str, str], name: str = "ret
     )
     assert dataset.status_code == 201, dataset.text
     dataset_id = str(dataset.json()["id"])
+    add_batch(catalog, headers, dataset_id)
+    return dataset_id
+
+
+def add_batch(catalog: TestClient, headers: dict[str, str], dataset_id: str) -> str:
+    """Ingest the retail sample as one more batch of the dataset; the batch id."""
     batch = catalog.post(
         f"/catalog/v1/datasets/{dataset_id}/batches",
         json={"format": "csv", "formats": {"_retail.date": "%m/%d/%y"}},
         headers=headers,
     )
     assert batch.status_code == 201, batch.text
-    batch_id = batch.json()["id"]
+    batch_id = str(batch.json()["id"])
     uploaded = catalog.put(
         f"/catalog/v1/batches/{batch_id}/files/retail.csv",
         content=RETAIL_CSV.read_bytes(),
@@ -68,7 +74,7 @@ def ingest_retail(catalog: TestClient, headers: dict[str, str], name: str = "ret
         status = catalog.get(f"/catalog/v1/batches/{batch_id}", headers=headers).json()["status"]
         if status in ("success", "failed", "partial"):
             assert status == "success"
-            return dataset_id
+            return batch_id
         time.sleep(0.1)
     raise AssertionError("the retail batch was not ingested in time")
 

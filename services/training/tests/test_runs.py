@@ -113,6 +113,51 @@ def test_the_retail_recipe_trains_into_mlflow_with_a_registered_version(
     assert chart.headers["content-type"].startswith("image/svg+xml")
     assert chart.text.count("<rect") == 3  # background + one bar per run
 
+    # Aliases: latest follows the newest run; champion is set by hand, in MLflow too.
+    model_url = f"/training/v1/models/{model['id']}"
+    shown = stack.training.get(model_url, headers=headers)
+    latest = shown.json()["aliases"]["latest"]
+    assert (latest["run_id"], latest["model_version"]) == (second["id"], "2")
+    assert latest["alias_uri"] == "models:/org-a.prod.retail-forecast/latest"
+    promoted = stack.training.post(
+        f"{model_url}/aliases/champion",
+        json={"run_id": run["id"]},
+        headers={**headers, "If-Match": shown.headers["ETag"]},
+    )
+    assert promoted.status_code == 200, promoted.text
+    champion = promoted.json()["aliases"]["champion"]
+    assert (champion["run_id"], champion["model_version"]) == (run["id"], "1")
+    assert champion["model_uri"] == "models:/org-a.prod.retail-forecast/1"
+    assert (
+        str(client.get_model_version_by_alias(mlflow["registered_model"], "champion").version)
+        == "1"
+    )
+    reserved = stack.training.post(
+        f"{model_url}/aliases/latest", json={"run_id": run["id"]}, headers=headers
+    )
+    assert reserved.status_code == 422
+    assert reserved.json()["code"] == "invalid_alias"
+    stale = stack.training.post(
+        f"{model_url}/aliases/champion",
+        json={"run_id": second["id"]},
+        headers={**headers, "If-Match": shown.headers["ETag"]},
+    )
+    assert stale.status_code == 412
+    assert "dsw.training.model.alias_set" in _event_types(stack, model["id"])
+
+    # The succeeded event carries what serving needs to pick the version up.
+    database = stack.training.app.state.runtime.database  # type: ignore[attr-defined]
+    with database.system_session() as session:
+        succeeded = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.key == second["id"]).order_by(OutboxEvent.id)
+        ).all()[-1]
+        data = succeeded.envelope["data"]
+    assert data["state"] == "succeeded"
+    assert data["metrics"] == second["metrics"]
+    assert (data["registered_model"], data["model_version"]) == (mlflow["registered_model"], "2")
+    assert data["model_uri"] == second["mlflow"]["model_uri"]
+    assert data["aliases"] == ["latest"]
+
 
 def test_a_run_that_fails_shows_the_error_and_its_last_log_lines(stack: Stack, auth: Auth) -> None:
     headers = auth()
@@ -132,6 +177,13 @@ def test_a_run_that_fails_shows_the_error_and_its_last_log_lines(stack: Stack, a
     assert any("Traceback" in line for line in run["log_tail"])
     assert run["attempts"] == 1  # a recipe error is final, not retried
     assert _event_types(stack, run["id"])[-1] == "dsw.training.run.failed"
+    refused = stack.training.post(
+        f"/training/v1/models/{model['id']}/aliases/champion",
+        json={"run_id": run["id"]},
+        headers=headers,
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "run_not_registered"
 
 
 def test_cancelling_a_running_run_kills_its_process(stack: Stack, auth: Auth) -> None:

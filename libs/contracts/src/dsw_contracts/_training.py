@@ -49,6 +49,13 @@ class TrainingRunChanged(EventPayload):
     model_version: str | None = None
     error: str | None = None
     sweep_id: str | None = None
+    schedule_id: str | None = None
+    # The MLflow model URI of the run's logged model (``runs:/<id>/model``) and the registry
+    # aliases the new version carries (``latest``), so that consumers need not ask MLflow.
+    model_uri: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    # Why the platform cancelled the run (e.g. ``pruned: ...`` for a sweep trial).
+    cancel_reason: str | None = None
 
 
 class TrainingSweepFinished(EventPayload):
@@ -62,3 +69,31 @@ class TrainingSweepFinished(EventPayload):
     objective: str = ""
     best_run_id: str | None = None
     best_value: float | None = None
+
+
+class TrainingScheduleTicked(EventPayload):
+    """``dsw.training.schedule.fired|skipped``: a schedule started a run, or could not.
+
+    ``trigger`` is ``cron`` or ``new_data``; a skipped tick says why (e.g. the schedule's
+    previous run is still running).
+    """
+
+    event_type: ClassVar[str] = "dsw.training.schedule.ticked"
+    schedule_id: str
+    model_id: str
+    trigger: Literal["cron", "new_data"]
+    outcome: Literal["fired", "skipped"]
+    run_id: str | None = None
+    reason: str | None = None
+    missed_ticks: int = 0
+
+
+class TrainingModelAliasSet(EventPayload):
+    """``dsw.training.model.alias_set``: a registry alias (``champion``) now names a version."""
+
+    event_type: ClassVar[str] = "dsw.training.model.alias_set"
+    model_id: str
+    alias: str
+    run_id: str
+    registered_model: str
+    model_version: str

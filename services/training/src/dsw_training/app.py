@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from dsw_kit.app import ServiceSpec, create_service_app
+from dsw_kit.app import ServiceRuntime, ServiceSpec, create_service_app
 from dsw_training import __version__
 from dsw_training.datasets.api import router as datasets_router
 from dsw_training.datasets.events import catalog_events_consumer
@@ -15,6 +15,8 @@ from dsw_training.ml_models.api import router as models_router
 from dsw_training.models import OutboxEvent
 from dsw_training.runs.api import router as runs_router
 from dsw_training.runs.worker import training_worker
+from dsw_training.schedules.api import router as schedules_router
+from dsw_training.schedules.ticker import ScheduleTicker, schedule_ticker
 from dsw_training.settings import TrainingSettings
 from dsw_training.sweeps.api import router as sweeps_router
 from dsw_training.sweeps.driver import sweep_driver
@@ -23,21 +25,31 @@ from dsw_training.upstream import Upstreams
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def spec(settings: TrainingSettings | None = None) -> ServiceSpec:
-    """How the training service is assembled."""
+def spec(
+    settings: TrainingSettings | None = None,
+    transports: dict[str, httpx.BaseTransport] | None = None,
+) -> ServiceSpec:
+    """How the training service is assembled (``transports`` reach other services in tests)."""
+    settings = settings or TrainingSettings()
+
+    def ticker(runtime: ServiceRuntime) -> ScheduleTicker:
+        upstreams = Upstreams.build(settings, runtime.authenticator, transports)
+        return schedule_ticker(runtime, upstreams.catalog)
+
     return ServiceSpec(
         name="training",
         title="DSW Training",
         version=__version__,
         description="Models, training runs on workers, sweeps, schedules and MLflow tracking.",
-        settings=settings or TrainingSettings(),
-        routers=[models_router, runs_router, sweeps_router, datasets_router],
+        settings=settings,
+        routers=[models_router, runs_router, sweeps_router, schedules_router, datasets_router],
         outbox_model=OutboxEvent,
         migrations_path=MIGRATIONS,
         background={
             "catalog-events": catalog_events_consumer,
             "runs": training_worker,
             "sweeps": sweep_driver,
+            "schedules": ticker,
         },
     )
 
@@ -48,7 +60,7 @@ def create_app(
     transports: dict[str, httpx.BaseTransport] | None = None,
 ) -> FastAPI:
     """The training service's ASGI application (``transports`` reach other services in tests)."""
-    service_spec = spec(settings)
+    service_spec = spec(settings, transports)
     app = create_service_app(service_spec)
     assert isinstance(service_spec.settings, TrainingSettings)
     app.state.upstreams = Upstreams.build(

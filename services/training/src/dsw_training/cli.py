@@ -1,4 +1,4 @@
-"""``dsw-training api | migrate | relay | worker catalog-events|runs``."""
+"""``dsw-training api | migrate | relay | worker catalog-events|runs|sweeps|schedules``."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dsw_kit.db import ResourceMixin, TenantScoped, UTCDateTime, utcnow
 from dsw_kit.events import OutboxMixin, ProcessedEventMixin
+from dsw_kit.schedules import ScheduleMixin
 from dsw_kit.web import IdempotencyMixin
 from dsw_kit.work import LeasedWorkMixin
 
@@ -73,6 +74,9 @@ class TrainingModel(ResourceMixin, Base):
     recipe_entry_point: Mapped[str] = mapped_column(String(512))
     recipe_name: Mapped[str] = mapped_column(String(255))
     recipe_version: Mapped[str] = mapped_column(String(64))
+    # A recipe whose code lives in an uploaded or imported package (None: installed code): the
+    # training process downloads it from the recipes service and checks this sha256.
+    recipe_package_hash: Mapped[str | None] = mapped_column(String(80), nullable=True)
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dataset_id: Mapped[str] = mapped_column(String(36), index=True)
     input_features: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -83,6 +87,9 @@ class TrainingModel(ResourceMixin, Base):
     experiment_name: Mapped[str] = mapped_column(String(512))
     registered_model_name: Mapped[str] = mapped_column(String(512))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Registry aliases set through the API (e.g. champion): alias -> {run_id, model_version, at}.
+    # ``latest`` is not stored: it is the newest succeeded run (MLflow reserves that name).
+    aliases: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
 
 
 class TrainingRun(LeasedWorkMixin, Base):
@@ -100,7 +107,12 @@ class TrainingRun(LeasedWorkMixin, Base):
     snapshot: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     trigger: Mapped[str] = mapped_column(String(16), default="api")
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why a run was cancelled by the platform rather than a person (e.g. a pruned sweep trial).
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Per-iteration validation values the training process reported: [[step, value], ...].
+    intermediate: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
     stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
     percent: Mapped[float] = mapped_column(Float, default=0.0)
     rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -156,3 +168,27 @@ class Sweep(LeasedWorkMixin, Base):
     best_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TrainingSchedule(ScheduleMixin, ResourceMixin, Base):
+    """Retrains a model on a cron schedule and/or when its dataset gets new data.
+
+    The ticker fires a due schedule with an UPDATE guarded by ``version`` (two tickers never both
+    fire a tick). New data (a catalog batch-succeeded event) only marks ``pending_data_at``: the
+    ticker starts the run, once for any number of batches that arrived meanwhile.
+    """
+
+    __tablename__ = "schedules"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("models.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    # Overrides of the model's hyperparameters for the runs this schedule starts.
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pending_data_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True, default=None, index=True
+    )
+    pending_batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    fired_count: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_skip_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -71,6 +71,9 @@ class TrainingSettings(ServiceSettings):
     sweep_max_attempts: int = Field(
         10, description="Times a sweep may be taken over after its driver died before it fails"
     )
+    schedule_poll_seconds: float = Field(
+        15.0, description="How often the schedule ticker looks for due schedules and new data"
+    )
     work_dir: Path | None = Field(
         None, description="Scratch folder of training processes; <home>/training-work when unset"
     )

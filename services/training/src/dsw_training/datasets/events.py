@@ -10,6 +10,7 @@ from dsw_kit.app import ServiceRuntime
 from dsw_kit.db import utcnow
 from dsw_kit.events import CloudEvent, EventConsumer
 from dsw_training.models import DatasetActivity, ProcessedEvent
+from dsw_training.schedules.service import mark_new_data
 
 CATALOG_EVENTS = "dsw.catalog.events"
 HANDLED = {
@@ -38,6 +39,8 @@ def apply_catalog_event(session: Session, event: CloudEvent) -> None:
         batch = BatchCompleted.model_validate(event.data)
         activity.batches_succeeded = (activity.batches_succeeded or 0) + 1
         activity.last_batch_id = batch.batch_id
+        if event.type == "dsw.catalog.batch.succeeded":
+            mark_new_data(session, dataset_id, batch.batch_id)
     activity.last_event_id = event.id
     activity.updated = utcnow()
 

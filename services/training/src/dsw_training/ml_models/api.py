@@ -11,7 +11,7 @@ from dsw_kit.errors import problem_responses
 from dsw_kit.pagination import Page, PageParams, paginate
 from dsw_kit.web import UnitOfWork, check_if_match, idempotent_create, unit_of_work
 from dsw_training.ml_models import repository, service
-from dsw_training.ml_models.schemas import ModelCreate, ModelOut, ModelUpdate
+from dsw_training.ml_models.schemas import AliasSet, ModelCreate, ModelOut, ModelUpdate
 from dsw_training.models import IdempotencyKey, TrainingModel
 from dsw_training.upstream import Upstreams, get_upstreams
 
@@ -20,6 +20,14 @@ router = APIRouter(prefix="/training/v1/models", tags=["models"])
 
 def _etag_headers(model: ModelOut) -> dict[str, str]:
     return {"ETag": f'"{model.version}"'}
+
+
+def _out(work: UnitOfWork, model: TrainingModel) -> ModelOut:
+    return ModelOut.of(model, repository.latest_succeeded_run(work.session, model.id))
+
+
+def _tracking_uri(request: Request) -> str:
+    return str(request.app.state.runtime.settings.platform.resolved_mlflow_tracking_uri)
 
 
 @router.post(
@@ -68,7 +76,7 @@ def list_models(
             "updated": TrainingModel.updated,
         },
         tiebreaker=TrainingModel.id,
-        to_item=ModelOut.of,
+        to_item=lambda model: _out(work, model),
     )
 
 
@@ -81,7 +89,7 @@ def list_models(
 def get_model(
     model_id: uuid.UUID, response: Response, work: UnitOfWork = unit_of_work("training:read")
 ) -> ModelOut:
-    model = ModelOut.of(service.get_model(work, model_id))
+    model = _out(work, service.get_model(work, model_id))
     response.headers.update(_etag_headers(model))
     return model
 
@@ -106,7 +114,7 @@ def update_model(
         upstreams.catalog.for_request(work.context) as catalog,
         upstreams.recipes.for_request(work.context) as recipes,
     ):
-        updated = ModelOut.of(service.update_model(work, catalog, recipes, model, body))
+        updated = _out(work, service.update_model(work, catalog, recipes, model, body))
     response.headers.update(_etag_headers(updated))
     return updated
 
@@ -127,3 +135,44 @@ def delete_model(
     check_if_match(request, model.etag)
     service.delete_model(work, model, cancel_runs=cancel_runs)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{model_id}/aliases/{alias}",
+    response_model=ModelOut,
+    responses=problem_responses(404, 409, 412, 422, 503),
+    summary="Point a registry alias (e.g. champion) at the version a succeeded run registered",
+)
+def set_alias(
+    model_id: uuid.UUID,
+    alias: str,
+    body: AliasSet,
+    request: Request,
+    response: Response,
+    work: UnitOfWork = unit_of_work("training:write"),
+) -> ModelOut:
+    model = service.get_model(work, model_id)
+    check_if_match(request, model.etag)
+    updated = _out(work, service.set_alias(work, model, alias, body.run_id, _tracking_uri(request)))
+    response.headers.update(_etag_headers(updated))
+    return updated
+
+
+@router.delete(
+    "/{model_id}/aliases/{alias}",
+    response_model=ModelOut,
+    responses=problem_responses(404, 412, 503),
+    summary="Remove a registry alias set by hand",
+)
+def remove_alias(
+    model_id: uuid.UUID,
+    alias: str,
+    request: Request,
+    response: Response,
+    work: UnitOfWork = unit_of_work("training:write"),
+) -> ModelOut:
+    model = service.get_model(work, model_id)
+    check_if_match(request, model.etag)
+    updated = _out(work, service.remove_alias(work, model, alias, _tracking_uri(request)))
+    response.headers.update(_etag_headers(updated))
+    return updated

@@ -51,3 +51,17 @@ def active_runs(session: Session, model_id: uuid.UUID) -> list[TrainingRun]:
             )
         )
     )
+
+
+def latest_succeeded_run(session: Session, model_id: uuid.UUID) -> TrainingRun | None:
+    """The model's newest succeeded run that registered a model version (its ``latest``)."""
+    return session.scalar(
+        select(TrainingRun)
+        .where(
+            TrainingRun.model_id == model_id,
+            TrainingRun.state == "succeeded",
+            TrainingRun.model_version.is_not(None),
+        )
+        .order_by(TrainingRun.finished_at.desc(), TrainingRun.id.desc())
+        .limit(1)
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dsw_training.models import TrainingModel
+from dsw_training.models import TrainingModel, TrainingRun
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -73,6 +73,26 @@ class ModelUpdate(BaseModel):
     tags: list[str] | None = Field(default=None, max_length=50)
 
 
+class AliasOut(BaseModel):
+    """A registry alias of the model: which run's registered version it names."""
+
+    run_id: uuid.UUID
+    model_version: str
+    model_uri: str = Field(description="MLflow URI of exactly this version (models:/name/3)")
+    alias_uri: str = Field(
+        description="MLflow URI that follows the alias (models:/name@champion, models:/name/latest)"
+    )
+    updated: datetime | None
+
+
+class AliasSet(BaseModel):
+    """Which run's registered model version an alias should name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: uuid.UUID
+
+
 class ModelOut(BaseModel):
     """A model."""
 
@@ -89,6 +109,9 @@ class ModelOut(BaseModel):
     time_window: TimeWindowIn | None
     experiment_name: str = Field(description="The MLflow experiment of the model's runs")
     registered_model_name: str = Field(description="Name in the MLflow Model Registry")
+    aliases: dict[str, AliasOut] = Field(
+        description="Registry aliases: latest (the newest succeeded run) and those set by hand"
+    )
     tags: list[str]
     created: datetime
     updated: datetime
@@ -96,7 +119,8 @@ class ModelOut(BaseModel):
     version: int
 
     @classmethod
-    def of(cls, model: TrainingModel) -> ModelOut:
+    def of(cls, model: TrainingModel, latest: TrainingRun | None = None) -> ModelOut:
+        """The API view of ``model``; ``latest`` is its newest succeeded run, if known."""
         window = None
         if model.window_start is not None or model.window_end is not None:
             window = TimeWindowIn(start=model.window_start, end=model.window_end)
@@ -114,9 +138,32 @@ class ModelOut(BaseModel):
             time_window=window,
             experiment_name=model.experiment_name,
             registered_model_name=model.registered_model_name,
+            aliases=_aliases(model, latest),
             tags=list(model.tags),
             created=model.created,
             updated=model.updated,
             created_by=model.created_by,
             version=model.version,
         )
+
+
+def _aliases(model: TrainingModel, latest: TrainingRun | None) -> dict[str, AliasOut]:
+    name = model.registered_model_name
+    found: dict[str, AliasOut] = {}
+    if latest is not None and latest.model_version:
+        found["latest"] = AliasOut(
+            run_id=latest.id,
+            model_version=latest.model_version,
+            model_uri=f"models:/{name}/{latest.model_version}",
+            alias_uri=f"models:/{name}/latest",
+            updated=latest.finished_at,
+        )
+    for alias, target in sorted((model.aliases or {}).items()):
+        found[alias] = AliasOut(
+            run_id=uuid.UUID(str(target["run_id"])),
+            model_version=str(target["model_version"]),
+            model_uri=f"models:/{name}/{target['model_version']}",
+            alias_uri=f"models:/{name}@{alias}",
+            updated=datetime.fromisoformat(target["at"]) if target.get("at") else None,
+        )
+    return found

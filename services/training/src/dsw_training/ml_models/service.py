@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Literal
 
 import httpx
 
 from dsw_contracts import TrainingModelChanged
+from dsw_contracts._training import TrainingModelAliasSet
 from dsw_kit.db import Tenant, utcnow
-from dsw_kit.errors import Conflict, NotFound
+from dsw_kit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
 from dsw_kit.web import UnitOfWork
 from dsw_training.datasets.catalog import check_dataset
-from dsw_training.ml_models import repository
+from dsw_training.ml_models import registry, repository
 from dsw_training.ml_models.recipes import (
     ResolvedRecipe,
     check_features,
@@ -149,3 +151,70 @@ def delete_model(work: UnitOfWork, model: TrainingModel, *, cancel_runs: bool) -
     model.deleted_at = utcnow()
     work.session.flush()
     _announce(work, model, "deleted")
+
+
+ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+# ``latest`` always names the newest succeeded run; MLflow reserves it and version-like names.
+RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+def _check_alias(alias: str) -> None:
+    if not ALIAS_PATTERN.match(alias) or RESERVED_ALIAS.match(alias):
+        raise UnprocessableEntity(
+            f"{alias!r} cannot be set: use letters, digits, '_' or '-' (not 'latest' or v<N>, "
+            "which MLflow reserves)",
+            code="invalid_alias",
+            errors=[FieldError(pointer="/path/alias", message="invalid alias name")],
+        )
+
+
+def set_alias(
+    work: UnitOfWork, model: TrainingModel, alias: str, run_id: uuid.UUID, tracking_uri: str
+) -> TrainingModel:
+    """Point ``alias`` (e.g. champion) at the model version a succeeded run registered, in the
+    MLflow registry and on the model (the version check guards concurrent promotions)."""
+    _check_alias(alias)
+    run = runs_service.get_run(work, run_id)
+    if run.model_id != model.id:
+        raise NotFound(f"run {run_id} is not a run of model {model.id}", code="run_not_found")
+    if run.state != "succeeded" or not run.model_version:
+        raise Conflict(
+            f"run {run_id} is {run.state} and has no registered model version",
+            code="run_not_registered",
+        )
+    model.aliases = {
+        **(model.aliases or {}),
+        alias: {
+            "run_id": str(run.id),
+            "model_version": run.model_version,
+            "at": utcnow().isoformat(),
+        },
+    }
+    # The row first (its version check refuses a concurrent promotion), then MLflow: if MLflow
+    # fails the request fails and the row is rolled back.
+    work.session.flush()
+    registry.set_alias(tracking_uri, model.registered_model_name, alias, run.model_version)
+    work.publish(
+        "dsw.training.model.alias_set",
+        str(model.id),
+        TrainingModelAliasSet(
+            model_id=str(model.id),
+            alias=alias,
+            run_id=str(run.id),
+            registered_model=model.registered_model_name,
+            model_version=run.model_version,
+        ),
+    )
+    return model
+
+
+def remove_alias(
+    work: UnitOfWork, model: TrainingModel, alias: str, tracking_uri: str
+) -> TrainingModel:
+    """Remove an alias set by hand (404 if the model has no such alias)."""
+    if alias not in (model.aliases or {}):
+        raise NotFound(f"model {model.id} has no alias {alias!r}", code="alias_not_found")
+    model.aliases = {name: target for name, target in model.aliases.items() if name != alias}
+    work.session.flush()
+    registry.delete_alias(tracking_uri, model.registered_model_name, alias)
+    return model

@@ -64,6 +64,7 @@ class RunOut(BaseModel):
     snapshot: SnapshotOut
     trigger: str
     sweep_id: uuid.UUID | None
+    schedule_id: uuid.UUID | None
     progress: ProgressOut
     metrics: dict[str, float]
     mlflow: MlflowOut
@@ -71,6 +72,12 @@ class RunOut(BaseModel):
     log_tail: list[str] = Field(description="Last log lines of a failed run")
     attempts: int
     cancel_requested: bool
+    cancel_reason: str | None = Field(
+        description="Why the platform cancelled it (e.g. a pruned sweep trial)"
+    )
+    intermediate: list[list[float]] = Field(
+        description="Validation metric per boosting iteration, [[iteration, value], ...]"
+    )
     tags: list[str]
     created: datetime
     updated: datetime
@@ -93,6 +100,7 @@ class RunOut(BaseModel):
             ),
             trigger=run.trigger,
             sweep_id=run.sweep_id,
+            schedule_id=run.schedule_id,
             progress=ProgressOut(stage=run.stage, percent=run.percent, rows=run.rows),
             metrics=dict(run.metrics or {}),
             mlflow=MlflowOut(
@@ -106,6 +114,8 @@ class RunOut(BaseModel):
             log_tail=list(run.log_tail or []),
             attempts=run.attempts,
             cancel_requested=run.cancel_requested,
+            cancel_reason=run.cancel_reason,
+            intermediate=[list(point) for point in run.intermediate or []],
             tags=list(run.tags),
             created=run.created,
             updated=run.updated,

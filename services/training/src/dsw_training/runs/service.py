@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from dsw_contracts import TrainingRunChanged, TrainingRunRequested
+from dsw_contracts import EventPayload, TrainingRunChanged, TrainingRunRequested
 from dsw_kit.db import utcnow
 from dsw_kit.errors import BadRequest, Conflict, NotFound
 from dsw_kit.web import UnitOfWork
@@ -39,8 +40,17 @@ def run_event(run: TrainingRun, **extra: Any) -> TrainingRunChanged:
         model_version=run.model_version,
         error=run.error,
         sweep_id=str(run.sweep_id) if run.sweep_id else None,
+        schedule_id=str(run.schedule_id) if run.schedule_id else None,
+        model_uri=run.model_uri,
+        # Every newly registered version gets the ``latest`` alias (see child.py).
+        aliases=["latest"] if run.state == "succeeded" and run.model_version else [],
+        cancel_reason=run.cancel_reason,
         **extra,
     )
+
+
+Publish = Callable[[str, str, EventPayload], object]
+Trigger = Literal["api", "sweep", "schedule", "new_data"]
 
 
 def request_run(
@@ -50,7 +60,7 @@ def request_run(
     model: TrainingModel,
     body: RunCreate,
     *,
-    trigger: Literal["api", "sweep", "schedule"] = "api",
+    trigger: Trigger = "api",
     sweep_id: uuid.UUID | None = None,
 ) -> TrainingRun:
     """Queue a run of ``model`` on the dataset's files as they are now, and wake a worker."""
@@ -59,23 +69,58 @@ def request_run(
         recipe, {**model.hyperparameters, **body.hyperparameters}, recipes=recipes
     )
     dataset_id = str(body.dataset_id or model.dataset_id)
-    snapshot = dataset_snapshot(catalog, dataset_id)
+    return queue_run(
+        work.session,
+        work.publish,
+        model,
+        params=params,
+        overrides=dict(body.hyperparameters),
+        dataset_id=dataset_id,
+        snapshot=dataset_snapshot(catalog, dataset_id),
+        trigger=trigger,
+        created_by=work.context.subject,
+        tags=list(body.tags),
+        sweep_id=sweep_id,
+    )
+
+
+def queue_run(
+    session: Session,
+    publish: Publish,
+    model: TrainingModel,
+    *,
+    params: dict[str, Any],
+    overrides: dict[str, Any],
+    dataset_id: str,
+    snapshot: list[dict[str, Any]],
+    trigger: Trigger,
+    created_by: str,
+    tags: list[str] | None = None,
+    sweep_id: uuid.UUID | None = None,
+    schedule_id: uuid.UUID | None = None,
+    run_id: uuid.UUID | None = None,
+) -> TrainingRun:
+    """Add a queued run with validated ``params`` and announce it (queued + the command)."""
     run = TrainingRun(
+        id=run_id or uuid.uuid4(),
+        org_id=model.org_id,
+        sandbox=model.sandbox,
         model_id=model.id,
         state="queued",
         params=params,
-        param_overrides=dict(body.hyperparameters),
+        param_overrides=overrides,
         dataset_id=dataset_id,
         snapshot=snapshot,
         trigger=trigger,
         sweep_id=sweep_id,
-        tags=list(body.tags),
-        created_by=work.context.subject,
+        schedule_id=schedule_id,
+        tags=list(tags or []),
+        created_by=created_by,
     )
-    work.session.add(run)
-    work.session.flush()
-    work.publish("dsw.training.run.queued", str(run.id), run_event(run))
-    work.publish(
+    session.add(run)
+    session.flush()
+    publish("dsw.training.run.queued", str(run.id), run_event(run))
+    publish(
         "dsw.training.run.requested",
         str(run.id),
         TrainingRunRequested(run_id=str(run.id), model_id=str(model.id)),
