@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
 
 def first_link(html: str, prefix: str) -> str:
     """The first href in ``html`` that starts with ``prefix``."""
-    match = re.search(rf'href="({re.escape(prefix)}[^"?#]+)"', html)
+    match = re.search(rf'href="({re.escape(prefix)}[^"#]*)"', html)
     assert match, f"no link to {prefix} in the page"
-    return match.group(1)
+    return unescape(match.group(1))

@@ -1,0 +1,129 @@
+"""Recipes, a model made from the generated form, training with live status, comparison."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .conftest import Console
+from .helpers import FAST, first_link, wait_for
+from .test_datasets import _create_retail_dataset, _upload
+
+
+def _retail_recipe(console: Console) -> str:
+    recipes = console.client.get("/recipes").text
+    match = re.search(r'href="/recipes/([0-9a-f-]{36})">retail-sales<', recipes)
+    assert match, "the built-in retail recipe is listed"
+    return match.group(1)
+
+
+def _ingested_dataset(console: Console) -> str:
+    from .helpers import RETAIL_CSV
+
+    dataset_id = _create_retail_dataset(console)
+    _upload(console, dataset_id, RETAIL_CSV.read_bytes())
+    wait_for(
+        lambda: "state-success" in console.client.get(f"/datasets/{dataset_id}/batches").text,
+        "the retail batch",
+    )
+    return dataset_id
+
+
+def test_recipe_detail_shows_the_hyperparameter_spec(
+    console: Console, issue_token: Callable[..., str]
+) -> None:
+    console.sign_in(issue_token())
+    recipe_id = _retail_recipe(console)
+    page = console.client.get(f"/recipes/{recipe_id}").text
+    assert "Hyperparameters of version 1.0.0" in page
+    assert "<code>num_leaves</code>" in page
+    assert "2.0 to 4096.0" in page  # the range from the JSON Schema
+    form = console.client.get(first_link(page, "/models/new")).text
+    # One labelled control per hyperparameter, prefilled with the default.
+    assert '<label for="hp-num_leaves">num_leaves</label>' in form
+    assert re.search(r'id="hp-num_leaves" name="hp.num_leaves" type="number" value="31"', form)
+    assert '<select id="hp-target_transform" name="hp.target_transform"' in form
+
+
+def test_model_from_the_generated_form_trains_and_compares(
+    console: Console, issue_token: Callable[..., str]
+) -> None:
+    console.sign_in(issue_token())
+    dataset_id = _ingested_dataset(console)
+    recipe_id = _retail_recipe(console)
+    form_page = console.client.get(f"/models/new?recipe_id={recipe_id}").text
+    version_id = re.search(r'name="version_id" value="([^"]+)"', form_page)
+    assert version_id
+    base = {
+        "recipe_id": recipe_id,
+        "version_id": version_id.group(1),
+        "name": "retail-forecast",
+        "dataset_id": dataset_id,
+    }
+    fields = {f"hp.{name}": value for name, value in FAST.items()}
+
+    # Out of range: the recipes service's field error is shown beside the field.
+    refused = console.client.post("/models", data={**base, **fields, "hp.num_leaves": "1"})
+    assert refused.status_code == 422
+    assert 'id="hp-num_leaves-error"' in refused.text
+    assert 'aria-invalid="true"' in refused.text
+    # Not a number at all: refused by the console before any call.
+    typed = console.client.post("/models", data={**base, **fields, "hp.num_leaves": "many"})
+    assert typed.status_code == 422
+    assert "must be a whole number" in typed.text
+
+    created = console.client.post("/models", data={**base, **fields}, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    model_path = created.headers["location"]
+    model_page = console.client.get(model_path).text
+    assert "n_estimators=15" in model_page
+    assert "No training runs yet" in model_page
+
+    run_paths = []
+    for _ in range(2):
+        queued = console.client.post(f"{model_path}/runs", follow_redirects=False)
+        assert queued.status_code == 303
+        run_paths.append(queued.headers["location"])
+    run_page = console.client.get(run_paths[0]).text
+    assert 'hx-trigger="every 1s"' in run_page  # live status while the run is not final
+
+    def finished(path: str) -> str | None:
+        response = console.client.get(f"{path}/status", headers={"HX-Request": "true"})
+        return response.text if response.headers.get("HX-Refresh") == "true" else None
+
+    for path in run_paths:
+        status = wait_for(lambda path=path: finished(path), "the training run", timeout=120)
+        assert "state-succeeded" in status, status
+        assert 'hx-trigger="every' not in status  # polling stops at the end
+    done = console.client.get(run_paths[0]).text
+    assert "Publish as a service" in done
+    assert "mape" in done
+
+    compared = console.client.get(f"{model_path}?metric=mape&direction=min").text
+    assert f'src="{model_path}/chart.svg?metric=mape&amp;direction=min"' in compared
+    assert "★ best" in compared
+    chart = console.client.get(f"{model_path}/chart.svg", params={"metric": "mape"})
+    assert chart.status_code == 200
+    assert chart.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in chart.text
+
+
+def test_unavailable_services_and_health(console: Console, issue_token: Callable[..., str]) -> None:
+    console.sign_in(issue_token())
+    for path in ("/services", "/scoring", "/schedules"):
+        page = console.client.get(path)
+        assert page.status_code == 200, path
+        assert "service unavailable" in page.text, path
+    assert console.client.get("/healthz").json() == {"status": "ok"}
+    ready = console.client.get("/readyz")
+    assert ready.status_code == 503  # scoring and serving are not reachable in this test
+    assert ready.json()["checks"] == {
+        "catalog": "ok",
+        "recipes": "ok",
+        "training": "ok",
+        "scoring": "unavailable",
+        "serving": "unavailable",
+    }
+    missing = console.client.get("/no-such-page")
+    assert missing.status_code == 404
+    assert "no such page" in missing.text
