@@ -117,6 +117,17 @@ def _wait_ready(client: httpx.Client, process: Process, timeout: float = 90.0) -
     raise TimeoutError(f"not ready:\n{process.log.read_text()[-3000:]}")
 
 
+def _wait_log(process: Process, text: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in process.log.read_text(errors="replace"):
+        if process.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{process.log.name}: no {text!r}:\n{process.log.read_text()[-3000:]}"
+            )
+        time.sleep(0.2)
+    time.sleep(1.0)  # the consumer joins its group and the worker polls
+
+
 def _call(client: httpx.Client, method: str, path: str, status: int, **kwargs: Any) -> Any:
     response = client.request(method, path, **kwargs)
     if response.status_code != status:
@@ -130,7 +141,7 @@ def _wait(client: httpx.Client, path: str, key: str, final: set[str], timeout: f
         item = client.get(path).json()
         if item[key] in final:
             return item
-        time.sleep(0.05)
+        time.sleep(0.2)
     raise TimeoutError(f"{path} did not finish")
 
 
@@ -334,7 +345,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         def score(rows: int) -> tuple[float, float, dict[str, Any]]:
             worker = Process(f"worker-{rows}", ["dsw-scoring", "worker", "runs"], env, home)
             processes.append(worker)
-            time.sleep(4.0)  # imports done, polling
+            _wait_log(worker, "scoring imports ready")
             body = {
                 "model": {"training_run_id": run["id"]},
                 "input_dataset_id": input_id,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dsw_kit.db import ResourceMixin, UTCDateTime
 from dsw_kit.events import OutboxMixin, ProcessedEventMixin
+from dsw_kit.schedules import ScheduleMixin
 from dsw_kit.web import IdempotencyMixin
 from dsw_kit.work import LeasedWorkMixin
 
@@ -78,26 +79,23 @@ class ScoringRun(LeasedWorkMixin, Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class ScoringSchedule(ResourceMixin, Base):
-    """Scoring that repeats: on a cron expression, or for each new batch of the input dataset.
+class ScoringSchedule(ScheduleMixin, ResourceMixin, Base):
+    """Scoring that repeats: on a cron expression, and/or for each new batch of the input dataset.
 
     Every run it starts uses the model's alias (``latest`` by default) as it is at that moment.
+    Firing state (``next_fire_at``, ...) comes from :class:`dsw_kit.schedules.ScheduleMixin`.
     """
 
     __tablename__ = "schedules"
 
     name: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(16))  # cron | new_data
-    cron: Mapped[str | None] = mapped_column(String(128), nullable=True)
     training_model_id: Mapped[str] = mapped_column(String(36))
     alias: Mapped[str] = mapped_column(String(64), default="latest")
     input_dataset_id: Mapped[str] = mapped_column(String(36), index=True)
-    output_dataset_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    output_dataset_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
-    last_tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    last_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    output_dataset_id: Mapped[str] = mapped_column(String(36))
+    # Input batches announced by the catalog that wait for their run (on new data).
+    pending_batches: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     runs_started: Mapped[int] = mapped_column(Integer, default=0)
+    # Ticks that found the previous run still going (no overlap) or were missed while down.
     ticks_skipped: Mapped[int] = mapped_column(Integer, default=0)

@@ -40,7 +40,15 @@ def create_run(
             upstreams.catalog.for_request(work.context) as catalog,
             upstreams.training.for_request(work.context) as training,
         ):
-            run = service.request_run(work, catalog, training, body, tracking_uri=tracking_uri)
+            run = service.request_run(
+                work.session,
+                work.publish,
+                work.context.subject,
+                catalog,
+                training,
+                body,
+                tracking_uri=tracking_uri,
+            )
             return RunOut.of(run)
 
     return idempotent_create(work, IdempotencyKey, body, create, status_code=202)

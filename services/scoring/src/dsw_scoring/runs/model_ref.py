@@ -22,6 +22,7 @@ import yaml
 from dsw_kit.calls import raise_for_problem
 from dsw_kit.errors import FieldError, ServiceUnavailable, UnprocessableEntity
 from dsw_scoring.runs.schemas import ModelRef
+from dsw_scoring.warmup import warm_imports
 
 LATEST = "latest"
 
@@ -30,6 +31,7 @@ LATEST = "latest"
 def quiet_mlflow() -> Iterator[None]:
     """Silence the deprecation warnings MLflow's SQLAlchemy store emits about its own code
     (not actionable here; they would fail test suites that turn warnings into errors)."""
+    warm_imports()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*``noload`` loader strategy is deprecated.*")
         warnings.filterwarnings("ignore", message=r".*Any type hint is inferred as AnyType.*")

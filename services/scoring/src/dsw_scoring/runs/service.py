@@ -8,12 +8,14 @@ compatible) now, so that a worker never starts work that was bound to fail.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from dsw_contracts import EventPayload
 from dsw_contracts.scoring import ScoringRunChanged, ScoringRunRequested
 from dsw_kit.db import utcnow
 from dsw_kit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
@@ -110,8 +112,13 @@ def window_field(model: ResolvedModel, window: WindowIn) -> str:
     return field
 
 
+Publish = Callable[[str, str, EventPayload], object]
+
+
 def request_run(
-    work: UnitOfWork,
+    session: Session,
+    publish: Publish,
+    subject: str,
     catalog_client: httpx.Client,
     training_client: httpx.Client,
     body: RunCreate,
@@ -121,7 +128,9 @@ def request_run(
     schedule_id: uuid.UUID | None = None,
     only_batch: str | None = None,
 ) -> ScoringRun:
-    """Validate and queue a run, and wake a worker (``only_batch``: score one input batch)."""
+    """Validate and queue a run, and wake a worker (``only_batch``: score one input batch).
+
+    ``publish`` queues an event in the outbox of ``session``'s transaction."""
     model = resolve_model(training_client, body.model, tracking_uri)
     input_id = str(body.input_dataset_id)
     fields = catalog.dataset_fields(catalog_client, input_id, "/body/input_dataset_id")
@@ -163,12 +172,12 @@ def request_run(
         trigger=trigger,
         schedule_id=schedule_id,
         tags=list(body.tags),
-        created_by=work.context.subject,
+        created_by=subject,
     )
-    work.session.add(run)
-    work.session.flush()
-    work.publish("dsw.scoring.run.queued", str(run.id), run_event(run))
-    work.publish("dsw.scoring.run.requested", str(run.id), ScoringRunRequested(run_id=str(run.id)))
+    session.add(run)
+    session.flush()
+    publish("dsw.scoring.run.queued", str(run.id), run_event(run))
+    publish("dsw.scoring.run.requested", str(run.id), ScoringRunRequested(run_id=str(run.id)))
     return run
 
 

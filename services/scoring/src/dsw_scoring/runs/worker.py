@@ -43,6 +43,7 @@ from dsw_scoring.runs.scorer import Scorer, ScoringOutcome, ScoringPlan, Scoring
 from dsw_scoring.runs.service import output_columns_of_run, run_event
 from dsw_scoring.settings import ScoringSettings
 from dsw_scoring.upstream import SERVICE_SCOPES, upstreams_of
+from dsw_scoring.warmup import start_warmup, warm_imports
 
 logger = logging.getLogger("dsw.scoring.worker")
 
@@ -85,6 +86,7 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def get(self, model_uri: str) -> LoadedModel:
+        warm_imports()
         from dsw_recipe import load_model
 
         with self._lock:
@@ -437,6 +439,10 @@ class ScoringWorkers(BackgroundGroup):
     def __init__(self, scoring: ScoringWorker, *components: Any) -> None:
         super().__init__(*components)
         self.scoring = scoring
+
+    def start(self) -> None:
+        start_warmup()
+        super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
         # Stop a run in progress at its next chunk and hand it back, rather than wait for the

@@ -1,8 +1,8 @@
 """runs and schedules
 
-Revision ID: 648dd8743cb0
+Revision ID: 858fb2697ea1
 Revises: edd4f0e018a8
-Create Date: 2026-11-29 06:50:12.229202
+Create Date: 2026-11-29 07:11:42.284438
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import dsw_kit.db
 
-revision: str = "648dd8743cb0"
+revision: str = "858fb2697ea1"
 down_revision: str | None = "edd4f0e018a8"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -82,20 +82,23 @@ def upgrade() -> None:
     op.create_table(
         "schedules",
         sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("cron", sa.String(length=128), nullable=True),
         sa.Column("training_model_id", sa.String(length=36), nullable=False),
         sa.Column("alias", sa.String(length=64), nullable=False),
         sa.Column("input_dataset_id", sa.String(length=36), nullable=False),
-        sa.Column("output_dataset_id", sa.String(length=36), nullable=True),
-        sa.Column("output_dataset_name", sa.String(length=255), nullable=True),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("next_run_at", dsw_kit.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_tick_at", dsw_kit.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_run_id", sa.Uuid(), nullable=True),
+        sa.Column("output_dataset_id", sa.String(length=36), nullable=False),
+        sa.Column("pending_batches", sa.JSON(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("runs_started", sa.Integer(), nullable=False),
         sa.Column("ticks_skipped", sa.Integer(), nullable=False),
+        sa.Column("cron", sa.String(length=128), nullable=True),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("start", dsw_kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("end", dsw_kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("on_new_data", sa.Boolean(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("next_fire_at", dsw_kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_fired_at", dsw_kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_run_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created", dsw_kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated", dsw_kit.db.UTCDateTime(timezone=True), nullable=False),
@@ -107,10 +110,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("schedules", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_schedules_enabled"), ["enabled"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_schedules_input_dataset_id"), ["input_dataset_id"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_schedules_next_run_at"), ["next_run_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_schedules_next_fire_at"), ["next_fire_at"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_schedules_org_id"), ["org_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_schedules_sandbox"), ["sandbox"], unique=False)
 
@@ -122,8 +128,9 @@ def downgrade() -> None:
     with op.batch_alter_table("schedules", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_schedules_sandbox"))
         batch_op.drop_index(batch_op.f("ix_schedules_org_id"))
-        batch_op.drop_index(batch_op.f("ix_schedules_next_run_at"))
+        batch_op.drop_index(batch_op.f("ix_schedules_next_fire_at"))
         batch_op.drop_index(batch_op.f("ix_schedules_input_dataset_id"))
+        batch_op.drop_index(batch_op.f("ix_schedules_enabled"))
 
     op.drop_table("schedules")
     with op.batch_alter_table("runs", schema=None) as batch_op:
