@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dsw_console.session import api_for
-from dsw_console.upstream import Api, ApiError
+from dsw_console.upstream import Api, ApiError, Problem
 from dsw_console.views import FINAL_RUN_STATES, attempt, render
 
 router = APIRouter(include_in_schema=False)
@@ -137,16 +137,60 @@ def service_detail(request: Request, service_id: str, api: Api = Depends(api_for
     return render(request, "service.html", section="services", service=service)
 
 
-@router.get("/schedules")
-def list_schedules(request: Request, api: Api = Depends(api_for)) -> Response:
+def _schedules_page(
+    request: Request, api: Api, problem: Problem | None = None, status_code: int = 200
+) -> Response:
     training, training_problem = attempt(lambda: api.get("training", "/training/v1/schedules"))
     scoring, scoring_problem = attempt(lambda: api.get("scoring", f"{SCORING}/schedules"))
+    models, _ = attempt(lambda: api.get("training", "/training/v1/models", limit=100))
     return render(
         request,
         "schedules.html",
+        status_code=status_code,
         section="schedules",
         training=training,
         training_problem=training_problem,
         scoring=scoring,
         scoring_problem=scoring_problem,
+        models=(models or {}).get("items", []),
+        problem=problem,
     )
+
+
+@router.get("/schedules")
+def list_schedules(request: Request, api: Api = Depends(api_for)) -> Response:
+    return _schedules_page(request, api)
+
+
+@router.post("/schedules")
+def create_schedule(
+    request: Request,
+    model_id: str = Form(""),
+    name: str = Form(""),
+    cron: str = Form(""),
+    timezone: str = Form("UTC"),
+    on_new_data: str | None = Form(None),
+    api: Api = Depends(api_for),
+) -> Response:
+    body = {
+        "model_id": model_id or None,
+        "name": name.strip(),
+        "cron": cron.strip() or None,
+        "timezone": timezone.strip() or "UTC",
+        "on_new_data": on_new_data == "on",
+    }
+    try:
+        api.post("training", "/training/v1/schedules", body)
+    except ApiError as error:
+        if error.problem.status == 401:
+            raise
+        return _schedules_page(request, api, error.problem, error.problem.status)
+    return RedirectResponse("/schedules", status_code=303)
+
+
+@router.post("/schedules/{schedule_id}/{action}")
+def toggle_schedule(schedule_id: str, action: str, api: Api = Depends(api_for)) -> Response:
+    if action not in ("enable", "disable"):
+        raise ApiError(Problem(404, "Not Found", "no such action", code="not_found"))
+    api.post("training", f"/training/v1/schedules/{schedule_id}/{action}")
+    return RedirectResponse("/schedules", status_code=303)
