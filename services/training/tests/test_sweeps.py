@@ -166,3 +166,51 @@ def test_cancelling_a_sweep_cancels_its_open_trials(
     sweep = stack.training.get(f"/training/v1/sweeps/{created['id']}", headers=headers).json()
     assert sweep["state"] == "cancelled"
     assert sweep["trials"]["cancelled"] == 3
+
+
+# Seeded random points 0 and 1 of this space are (0.3, 40) and (1e-6, 10000): a quick good
+# trial, then a terrible one long enough to be watched (see the last assertions).
+PRUNING_SPACE: dict[str, dict[str, Any]] = {
+    "learning_rate": {"type": "choice", "values": [0.3, 1e-6]},
+    "n_estimators": {"type": "choice", "values": [40, 10_000]},
+}
+PRUNING_SEED = 14
+
+
+def test_early_stopping_prunes_a_clearly_bad_trial(stack: Stack, auth: Auth) -> None:
+    points = [random_point(PRUNING_SPACE, PRUNING_SEED, index) for index in range(2)]
+    assert points == [
+        {"learning_rate": 0.3, "n_estimators": 40},
+        {"learning_rate": 1e-6, "n_estimators": 10_000},
+    ]
+    headers = auth()
+    model = create_model(stack.training, headers, ingest_retail(stack.catalog, headers))
+    early_stopping = {"n_startup_trials": 1, "n_warmup_steps": 5}
+    response = stack.training.post(
+        f"/training/v1/models/{model['id']}/sweeps",
+        json={
+            "strategy": "random",
+            "seed": PRUNING_SEED,
+            "space": PRUNING_SPACE,
+            "objective": {"metric": "rmse"},
+            "max_trials": 2,
+            "parallelism": 1,
+            "early_stopping": early_stopping,
+        },
+        headers=headers,
+    )
+    assert response.status_code == 202, response.text
+    sweep = _wait_sweep(stack, headers, response.json()["id"], timeout=180)
+    assert sweep["state"] == "succeeded", sweep
+    assert sweep["early_stopping"] == early_stopping
+    assert (sweep["trials"]["succeeded"], sweep["trials"]["pruned"]) == (1, 1)
+    good, bad = stack.training.get(
+        f"/training/v1/models/{model['id']}/runs?orderby=created", headers=headers
+    ).json()["items"]
+    assert good["intermediate"][-1][0] == 40
+    assert bad["params"]["learning_rate"] == 1e-6
+    assert bad["state"] == "cancelled"
+    assert bad["cancel_reason"].startswith("pruned at iteration 40: best training l2")
+    # Stopped well before its 10,000 rounds (it reports every 100th round from 1,000 on).
+    assert bad["intermediate"][-1][0] < 10_000
+    assert sweep["best"]["run_id"] == good["id"]

@@ -113,6 +113,9 @@ class TrainingRun(LeasedWorkMixin, Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Per-iteration validation values the training process reported: [[step, value], ...].
     intermediate: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
+    # What those values measure (LightGBM's data set and metric, e.g. "training l2").
+    intermediate_metric: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    intermediate_higher_is_better: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
     percent: Mapped[float] = mapped_column(Float, default=0.0)
     rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -165,6 +168,8 @@ class Sweep(LeasedWorkMixin, Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     trials_started: Mapped[int] = mapped_column(Integer, default=0)
     best_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    # Optuna MedianPruner settings ({n_startup_trials, n_warmup_steps}); None: no pruning.
+    early_stopping: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     best_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -48,6 +48,9 @@ class RunWatch:
         self.last_write = 0.0
         self.last_event = 0.0
         self.last_log_sync = time.monotonic()
+        self.intermediate: list[list[float]] = []
+        self.intermediate_metric: dict[str, Any] = {}
+        self.intermediate_written = 0
 
     def on_message(self, message: dict[str, Any]) -> None:
         if message["kind"] == "started":
@@ -65,9 +68,16 @@ class RunWatch:
                 "rows": message.get("rows"),
             }
             self._flush_progress(force=message["stage"] != self.last_stage)
+        elif message["kind"] == "intermediate":
+            self.intermediate.append([int(message["step"]), float(message["value"])])
+            self.intermediate_metric = {
+                "intermediate_metric": str(message.get("metric") or "")[:128],
+                "intermediate_higher_is_better": bool(message.get("higher_is_better")),
+            }
 
     def on_tick(self) -> None:
         self._flush_progress(force=False)
+        self._flush_intermediate()
         settings = self.worker.settings
         if time.monotonic() - self.last_log_sync >= settings.log_sync_seconds:
             self.last_log_sync = time.monotonic()
@@ -97,6 +107,19 @@ class RunWatch:
         self.last_write = now
         if event:
             self.last_event = now
+
+    def _flush_intermediate(self) -> None:
+        # The whole (short: see child._reported_step) series, so a sweep driver reads it at once.
+        if len(self.intermediate) == self.intermediate_written:
+            return
+        now = time.monotonic()
+        if now - self.last_write < self.worker.settings.progress_write_seconds:
+            return
+        self.intermediate_written = len(self.intermediate)
+        self._write(
+            {"intermediate": list(self.intermediate), **self.intermediate_metric}, event=False
+        )
+        self.last_write = now
 
     def _write(self, values: dict[str, Any], *, event: bool) -> None:
         claim = self.claim
@@ -207,7 +230,7 @@ class TrainingWorker:
             self.sync_log(log_file, lake_log)
             if watch.lost:
                 raise LeaseLost(f"run {claim.job_id} was taken over by another worker")
-            self._record(claim, result, log_file)
+            self._record(claim, result, log_file, watch)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -260,6 +283,8 @@ class TrainingWorker:
             "registered_model_name": model.registered_model_name,
             "stale_mlflow_run_id": run.mlflow_run_id,
             "memory_limit_mb": self.settings.run_memory_limit_mb,
+            # Sweep trials report LightGBM's per-iteration metric (early stopping feeds on it).
+            "report_intermediate": run.sweep_id is not None,
             "parent_pid": os.getpid(),
         }
 
@@ -270,9 +295,16 @@ class TrainingWorker:
         except OSError:
             logger.warning("could not copy the log of %s to the lake", destination, exc_info=True)
 
-    def _record(self, claim: Claim, result: ChildResult, log_file: Path) -> None:
+    def _record(self, claim: Claim, result: ChildResult, log_file: Path, watch: RunWatch) -> None:
         with self.database.system_session() as session:
             run = self.queue.owned(session, claim)
+            if watch.intermediate:
+                # The complete series (writes while running are throttled).
+                run.intermediate = list(watch.intermediate)
+                run.intermediate_metric = watch.intermediate_metric["intermediate_metric"]
+                run.intermediate_higher_is_better = watch.intermediate_metric[
+                    "intermediate_higher_is_better"
+                ]
             if result.outcome == "cancelled" and not run.cancel_requested:
                 # This worker is stopping: hand the run back without spending an attempt.
                 run.state, run.stage, run.percent = "queued", None, 0.0

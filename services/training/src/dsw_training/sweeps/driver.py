@@ -27,6 +27,7 @@ from dsw_training.ml_models.recipes import ResolvedRecipe, validate_hyperparamet
 from dsw_training.models import Sweep, TrainingModel, TrainingRun
 from dsw_training.runs.service import run_event
 from dsw_training.settings import TrainingSettings
+from dsw_training.sweeps.pruning import prune_reason
 from dsw_training.sweeps.strategies import suggest
 
 logger = logging.getLogger("dsw.training.sweeps")
@@ -87,6 +88,8 @@ class SweepDriver:
             if out_of_time and open_trials:
                 self._cancel_trials(session, tenant, open_trials)
                 open_trials = []
+            if sweep.early_stopping and not out_of_time:
+                self._prune(session, sweep, trials)
             model = session.get(TrainingModel, sweep.model_id)
             assert model is not None
             grid_done = False
@@ -117,6 +120,31 @@ class SweepDriver:
                 self._finish(session, sweep, trials, tenant, "cancelled")
                 return True
             return False
+
+    @staticmethod
+    def _prune(session: Session, sweep: Sweep, trials: list[TrainingRun]) -> None:
+        """Ask running trials that do clearly worse than the finished ones to stop."""
+        finished = [run.intermediate for run in trials if run.state == "succeeded"]
+        for run in trials:
+            if run.state != "running" or run.cancel_requested or not run.intermediate:
+                continue
+            reason = prune_reason(
+                sweep.early_stopping or {},
+                higher_is_better=bool(run.intermediate_higher_is_better),
+                finished=finished,
+                current=run.intermediate,
+                metric=run.intermediate_metric or "metric",
+            )
+            if reason is None:
+                continue
+            # Guarded: the worker may be finishing the run right now.
+            session.execute(
+                update(TrainingRun)
+                .where(TrainingRun.id == run.id, TrainingRun.state == "running")
+                .values(cancel_requested=True, cancel_reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+            logger.info("sweep %s: trial %s %s", sweep.id, run.id, reason)
 
     @staticmethod
     def _history(

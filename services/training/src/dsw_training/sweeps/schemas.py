@@ -55,6 +55,27 @@ class Objective(BaseModel):
     direction: Literal["min", "max"] = "min"
 
 
+class EarlyStopping(BaseModel):
+    """Prune trials that do clearly worse than the finished ones (Optuna's MedianPruner).
+
+    Each trial reports LightGBM's metric after every boosting round; a running trial whose best
+    value so far is worse than the median of the finished trials at the same round is cancelled
+    (``cancel_reason`` says ``pruned: ...``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_startup_trials: int = Field(
+        default=3, ge=1, le=100, description="Finished trials needed before any pruning"
+    )
+    n_warmup_steps: int = Field(
+        default=10,
+        ge=0,
+        le=100_000,
+        description="Boosting rounds a trial runs before it can be pruned",
+    )
+
+
 class SweepCreate(BaseModel):
     """A new sweep of a model."""
 
@@ -75,6 +96,9 @@ class SweepCreate(BaseModel):
     )
     dataset_id: uuid.UUID | None = Field(default=None, description="Instead of the model's")
     seed: int = Field(default=0, ge=0)
+    early_stopping: EarlyStopping | None = Field(
+        default=None, description="Prune bad trials early (off when omitted)"
+    )
     tags: list[str] = Field(default_factory=list, max_length=50)
 
 
@@ -87,6 +111,7 @@ class TrialCounts(BaseModel):
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    pruned: int = Field(default=0, description="Cancelled trials that early stopping pruned")
 
 
 class SweepBest(BaseModel):
@@ -111,6 +136,7 @@ class SweepOut(BaseModel):
     hyperparameters: dict[str, Any]
     dataset_id: str
     seed: int
+    early_stopping: EarlyStopping | None
     cancel_requested: bool
     trials: TrialCounts
     best: SweepBest | None
@@ -139,6 +165,7 @@ class SweepOut(BaseModel):
             hyperparameters=dict(sweep.fixed_hyperparameters),
             dataset_id=sweep.dataset_id,
             seed=sweep.seed,
+            early_stopping=EarlyStopping(**sweep.early_stopping) if sweep.early_stopping else None,
             cancel_requested=sweep.cancel_requested,
             trials=trials,
             best=best,

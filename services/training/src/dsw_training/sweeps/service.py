@@ -71,6 +71,7 @@ def create_sweep(
         max_seconds=request.max_seconds,
         parallelism=request.parallelism,
         seed=request.seed,
+        early_stopping=request.early_stopping.model_dump() if request.early_stopping else None,
         dataset_id=dataset_id,
         snapshot=snapshot,
         tags=list(request.tags),
@@ -91,10 +92,12 @@ def get_sweep(work: UnitOfWork, sweep_id: uuid.UUID) -> Sweep:
 
 def trial_counts(session: Session, sweep_id: uuid.UUID) -> TrialCounts:
     """How many of the sweep's trials are in each state."""
-    states = Counter(
-        session.scalars(select(TrainingRun.state).where(TrainingRun.sweep_id == sweep_id))
-    )
-    return TrialCounts(total=sum(states.values()), **dict(states))
+    rows = session.execute(
+        select(TrainingRun.state, TrainingRun.cancel_reason).where(TrainingRun.sweep_id == sweep_id)
+    ).all()
+    states = Counter(row.state for row in rows)
+    pruned = sum(1 for row in rows if (row.cancel_reason or "").startswith("pruned"))
+    return TrialCounts(total=sum(states.values()), pruned=pruned, **dict(states))
 
 
 def cancel_sweep(work: UnitOfWork, sweep: Sweep) -> Sweep:
