@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from dsw_kit.errors import (
     BadRequest,
     FieldError,
+    NotFound,
     PayloadTooLarge,
     UnprocessableEntity,
     problem_responses,
@@ -28,7 +29,7 @@ from dsw_kit.lake import Lake
 from dsw_kit.pagination import Page, PageParams, paginate
 from dsw_kit.web import UnitOfWork, check_if_match, idempotent_create, unit_of_work
 from dsw_recipes.models import IdempotencyKey, Recipe, RecipeVersion
-from dsw_recipes.packages import git
+from dsw_recipes.packages import git, storage
 from dsw_recipes.packages.archive import Limits
 from dsw_recipes.packages.prepare import PackageRejected, PreparedPackage, from_archive, from_git
 from dsw_recipes.recipes import repository, service
@@ -308,6 +309,34 @@ def get_version(
     out = VersionOut.of(service.get_version(work, recipe_id, version_id))
     response.headers.update(_etag(out))
     return out
+
+
+@router.get(
+    "/{recipe_id}/versions/{version_id}/package",
+    response_class=Response,
+    responses={**problem_responses(404), 200: {"content": {"application/gzip": {}}}},
+    summary="Download a version's normalised package (tar.gz); built-ins have none",
+)
+def download_package(
+    recipe_id: uuid.UUID,
+    version_id: uuid.UUID,
+    request: Request,
+    work: UnitOfWork = unit_of_work("recipes:read"),
+) -> Response:
+    # Training workers fetch the package of a custom recipe to run it (they never read the lake
+    # layout of this service themselves).
+    version = service.get_version(work, recipe_id, version_id)
+    if version.package_path is None:
+        raise NotFound(
+            f"version {version_id} is built in: its code ships with the platform",
+            code="package_not_found",
+        )
+    content = storage.fetch(_lake(request), version.package_path)
+    return Response(
+        content,
+        media_type="application/gzip",
+        headers={"ETag": f'"{version.content_hash}"', "X-Content-Hash": version.content_hash},
+    )
 
 
 @router.get(
