@@ -73,6 +73,16 @@ def training_settings(database_url: str, platform: PlatformSettings) -> Training
 @pytest.fixture
 def recipes(platform: PlatformSettings, tmp_path: Path) -> Iterator[TestClient]:
     """The real recipes registry, in-process (built-ins registered, no smoke runs)."""
+    yield from _recipes(platform, tmp_path, workers=False)
+
+
+@pytest.fixture
+def recipes_with_smoke(platform: PlatformSettings, tmp_path: Path) -> Iterator[TestClient]:
+    """The real recipes registry whose worker smoke-runs (imports) uploaded packages."""
+    yield from _recipes(platform, tmp_path, workers=True)
+
+
+def _recipes(platform: PlatformSettings, tmp_path: Path, *, workers: bool) -> Iterator[TestClient]:
     admin = postgres_admin_url()
     url = (
         create_postgres_database(admin, prefix="dsw_test_recipes")
@@ -80,7 +90,7 @@ def recipes(platform: PlatformSettings, tmp_path: Path) -> Iterator[TestClient]:
         else f"sqlite:///{tmp_path / 'recipes.db'}"
     )
     settings = RecipesSettings(
-        database_url=url, platform=platform, smoke_builtins=False, embedded_workers=False
+        database_url=url, platform=platform, smoke_builtins=False, embedded_workers=workers
     )
     with TestClient(create_recipes_app(settings)) as client:
         yield client
@@ -94,6 +104,7 @@ class Stack:
 
     training: TestClient
     catalog: TestClient
+    recipes: TestClient | None = None
 
 
 def _stack(settings: TrainingSettings, catalog: TestClient) -> Iterator[Stack]:
@@ -134,3 +145,13 @@ def auth(issue_token: Callable[..., str]) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {issue_token(**kwargs)}"}
 
     return headers
+
+
+@pytest.fixture
+def stack_with_registry_and_workers(
+    training_settings: TrainingSettings, catalog: TestClient, recipes_with_smoke: TestClient
+) -> Iterator[Stack]:
+    """Training with its worker beside the real catalog and recipes registry (smoke runs on)."""
+    transports = {"catalog": catalog._transport, "recipes": recipes_with_smoke._transport}
+    with TestClient(create_app(training_settings, transports=transports)) as training:
+        yield Stack(training, catalog, recipes_with_smoke)

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from dsw_kit.app import ServiceRuntime, ServiceSpec, create_service_app
+from dsw_kit.app import BackgroundGroup, ServiceRuntime, ServiceSpec, create_service_app
 from dsw_training import __version__
 from dsw_training.datasets.api import router as datasets_router
 from dsw_training.datasets.events import catalog_events_consumer
@@ -36,6 +36,10 @@ def spec(
         upstreams = Upstreams.build(settings, runtime.authenticator, transports)
         return schedule_ticker(runtime, upstreams.catalog)
 
+    def workers(runtime: ServiceRuntime) -> BackgroundGroup:
+        upstreams = Upstreams.build(settings, runtime.authenticator, transports)
+        return training_worker(runtime, upstreams.recipes)
+
     return ServiceSpec(
         name="training",
         title="DSW Training",
@@ -47,7 +51,7 @@ def spec(
         migrations_path=MIGRATIONS,
         background={
             "catalog-events": catalog_events_consumer,
-            "runs": training_worker,
+            "runs": workers,
             "sweeps": sweep_driver,
             "schedules": ticker,
         },

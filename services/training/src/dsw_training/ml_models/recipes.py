@@ -7,8 +7,10 @@ built-in recipes are also known by the name and version ``dsw_recipe`` gives the
 Hyperparameters are checked in one place, :func:`validate_hyperparameters`.
 
 Training workers run recipe code installed with the service (the built-ins and recipes of
-installed distributions); a version whose code lives only in an uploaded or imported package is
-refused when the model is created.
+installed distributions) and the code of uploaded or git-imported packages, which a worker
+downloads from the recipes service and imports only inside the run's training process (never in
+the API): for those, hyperparameters are checked by the registry only, and features are not
+checked against the recipe when the model is created (the training process checks the data).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import httpx
 from dsw_recipe import BUILTIN_RECIPES, ParamValidationError, Recipe, get_recipe
 
 from dsw_kit.calls import raise_for_problem
-from dsw_kit.errors import FieldError, ServiceUnavailable, UnprocessableEntity
+from dsw_kit.errors import Conflict, FieldError, ServiceUnavailable, UnprocessableEntity
 from dsw_training.models import TrainingModel
 
 RECIPES = "/recipes/v1/recipes"
@@ -38,14 +40,28 @@ class ResolvedRecipe:
     entry_point: str
     # Whether the recipes service names it (then it validates hyperparameters).
     registered: bool
+    # The content hash of an uploaded or imported package (None: code installed with us).
+    package_hash: str | None = None
+
+    @property
+    def is_package(self) -> bool:
+        """Whether its code lives in a package the API never imports."""
+        return self.package_hash is not None
 
     def recipe_class(self) -> type[Recipe[Any]]:
-        """The recipe class (imported on demand)."""
+        """The recipe class (imported on demand; not for packages)."""
+        if self.is_package:
+            raise UnprocessableEntity(
+                f"{self.name} {self.version} is a recipe package: sweeps need an installed recipe",
+                code="recipe_is_package",
+            )
         return get_recipe(self.entry_point)
 
     @property
-    def fields(self) -> tuple[str, ...]:
-        """Every field the recipe reads."""
+    def fields(self) -> tuple[str, ...] | None:
+        """Every field the recipe reads (None: unknown to the API, for packages)."""
+        if self.is_package:
+            return None
         return tuple(field.name for field in self.recipe_class().input_fields)
 
     @classmethod
@@ -58,6 +74,7 @@ class ResolvedRecipe:
             version=model.recipe_version,
             entry_point=model.recipe_entry_point,
             registered=model.recipe_id not in BUILTIN_RECIPES,
+            package_hash=model.recipe_package_hash,
         )
 
 
@@ -117,12 +134,23 @@ def resolve_recipe(
             code="recipe_version_deprecated",
         )
     entry_point = str(version["entry_point"])
+    if version.get("source") in ("upload", "git"):
+        manifest = version.get("manifest") or {}
+        return ResolvedRecipe(
+            recipe_id=recipe_id,
+            version_id=version_id,
+            name=str(manifest.get("name") or recipe_id),
+            version=str(version.get("version") or manifest.get("version") or ""),
+            entry_point=entry_point,
+            registered=True,
+            package_hash=str(version["content_hash"]),
+        )
     try:
         recipe = get_recipe(entry_point)
     except (LookupError, ImportError, ValueError) as error:
         raise UnprocessableEntity(
-            f"recipe version {version_id} ({entry_point}) is a package whose code is not "
-            "installed on the training workers; only recipes installed with the service train",
+            f"recipe version {version_id} ({entry_point}) is not installed on the training "
+            "workers and is not a package of the recipes service",
             code="recipe_not_runnable",
         ) from error
     return ResolvedRecipe(
@@ -149,6 +177,10 @@ def validate_hyperparameters(
     """
     if recipe.registered and recipes is not None:
         return _validate_remotely(recipe, values, recipes, pointer)
+    if recipe.is_package:
+        # Checked by the registry when the model or run was requested; the training process
+        # validates again against the package's own spec.
+        return dict(values)
     try:
         resolved = recipe.recipe_class().validate_params(values)
     except ParamValidationError as error:
@@ -185,6 +217,12 @@ def _validate_remotely(
             code="invalid_hyperparameters",
             errors=errors,
         )
+    if response.status_code == 409:
+        # The registry knows a package's parameter spec once its smoke run imported it.
+        raise Conflict(
+            str(response.json().get("detail") or "the recipe version is not validated yet"),
+            code="recipe_not_validated",
+        )
     raise_for_problem(response)
     params: dict[str, Any] = response.json()["params"]
     return params
@@ -193,6 +231,8 @@ def _validate_remotely(
 def check_features(recipe: ResolvedRecipe, inputs: list[str], targets: list[str]) -> None:
     """422 unless every named feature is one of the recipe's input fields."""
     fields = recipe.fields
+    if fields is None:
+        return  # a package's fields are known only to its training process
     errors = [
         FieldError(
             pointer=f"/body/{kind}/{index}", message=f"{name!r} is not a field the recipe reads"

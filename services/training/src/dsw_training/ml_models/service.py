@@ -61,9 +61,12 @@ def create_model(
         raise Conflict(f"a model named {request.name!r} already exists", code="name_taken")
     recipe = resolve_recipe(request.recipe.recipe_id, request.recipe.version_id, recipes)
     validate_hyperparameters(recipe, request.hyperparameters, recipes=recipes)
-    recipe_class = recipe.recipe_class()
-    inputs = request.input_features or list(recipe_class.input_features)
-    targets = request.target_features or list(recipe_class.target_features)
+    if recipe.is_package:
+        inputs, targets = list(request.input_features or []), list(request.target_features or [])
+    else:
+        recipe_class = recipe.recipe_class()
+        inputs = request.input_features or list(recipe_class.input_features)
+        targets = request.target_features or list(recipe_class.target_features)
     check_features(recipe, inputs, targets)
     check_dataset(work.session, catalog, str(request.dataset_id))
     model_id = uuid.uuid4()
@@ -77,6 +80,7 @@ def create_model(
         recipe_entry_point=recipe.entry_point,
         recipe_name=recipe.name,
         recipe_version=recipe.version,
+        recipe_package_hash=recipe.package_hash,
         hyperparameters=dict(request.hyperparameters),
         dataset_id=str(request.dataset_id),
         input_features=inputs,

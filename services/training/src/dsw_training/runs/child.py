@@ -159,9 +159,20 @@ def report_iterations(send: Send) -> None:
     lightgbm.train = train
 
 
+def _recipe_class(job: dict[str, Any]) -> Any:
+    """The installed recipe, or the one in the unpacked package the worker handed over."""
+    from dsw_recipe import get_recipe, load_package_recipe
+
+    if job.get("package_dir"):
+        recipe = load_package_recipe(job["package_dir"])
+        logger.info("loaded %s from its package (%s)", job["entry_point"], job["package_hash"])
+        return recipe
+    return get_recipe(job["entry_point"])
+
+
 def train(job: dict[str, Any], send: Send) -> dict[str, Any]:
     """Run the job's recipe and register its model; what the worker records."""
-    from dsw_recipe import Progress, RunContext, get_recipe, run_local
+    from dsw_recipe import Progress, RunContext, run_local
 
     if job.get("report_intermediate"):
         report_iterations(send)
@@ -200,7 +211,7 @@ def train(job: dict[str, Any], send: Send) -> dict[str, Any]:
                 json.dumps({"dataset_id": job["dataset_id"], "files": files}, indent=2)
             )
             ctx.log_artifacts(scratch, "dataset")
-        recipe = get_recipe(job["entry_point"])()
+        recipe = _recipe_class(job)()
         logger.info(
             "training %s %s on %d file(s) of dataset %s",
             recipe.name,

@@ -9,9 +9,11 @@ time, and records the outcome in one transaction that checks it still owns the r
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dsw_kit.app import BackgroundGroup, ServiceRuntime
+from dsw_kit.calls import ServiceCaller, raise_for_problem
 from dsw_kit.db import Tenant, utcnow
 from dsw_kit.events import EventConsumer, EventPublisher
 from dsw_kit.lake import Lake
@@ -30,8 +33,11 @@ from dsw_training.runs.executor import ChildProcess, ChildResult, scrubbed_envir
 from dsw_training.runs.logs import log_path, tail_lines, upload_log
 from dsw_training.runs.service import record_metrics, run_event
 from dsw_training.settings import TrainingSettings
+from dsw_training.upstream import Upstreams
 
 logger = logging.getLogger("dsw.training.worker")
+
+RECIPES_SCOPES = ["recipes:read"]
 
 
 class RunWatch:
@@ -148,10 +154,12 @@ class RunWatch:
 class TrainingWorker:
     """Executes training runs of one training deployment."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime, recipes: ServiceCaller | None = None) -> None:
         settings = runtime.settings
         assert isinstance(settings, TrainingSettings)
         self.settings = settings
+        # Downloads the packages of custom recipes (with a service token for the run's tenant).
+        self.recipes = recipes or Upstreams.build(settings, runtime.authenticator).recipes
         self.database = runtime.database
         self.publisher: EventPublisher = runtime.publisher
         self.lake = Lake(settings.platform.resolved_lake_uri)
@@ -213,6 +221,8 @@ class TrainingWorker:
         lake_log = log_path(self.lake, claim.tenant, claim.job_id, claim.attempt)
         logger.info("training run %s (attempt %d)", claim.job_id, claim.attempt)
         try:
+            if job.get("package_hash"):
+                job["package_dir"] = str(self._fetch_package(claim.tenant, job, workdir))
             watch = RunWatch(self, claim, log_file, lake_log)
             child = self._take_child()
             result = child.run(
@@ -273,6 +283,7 @@ class TrainingWorker:
             "recipe_id": model.recipe_id,
             "version_id": model.version_id,
             "entry_point": model.recipe_entry_point,
+            "package_hash": model.recipe_package_hash,
             "params": dict(run.params),
             "dataset_id": run.dataset_id,
             "files": list(run.snapshot),
@@ -287,6 +298,26 @@ class TrainingWorker:
             "report_intermediate": run.sweep_id is not None,
             "parent_pid": os.getpid(),
         }
+
+    def _fetch_package(self, tenant: Tenant, job: dict[str, Any], workdir: Path) -> Path:
+        """Download the custom recipe's package and unpack it (safely) for the training process.
+
+        Failing here (the registry is down) leaves the run to be retried after its lease.
+        """
+        url = f"/recipes/v1/recipes/{job['recipe_id']}/versions/{job['version_id']}/package"
+        with self.recipes.for_service(tenant, RECIPES_SCOPES) as client:
+            response = client.get(url)
+        raise_for_problem(response)
+        served = response.headers.get("x-content-hash")
+        if served != job["package_hash"]:
+            raise RuntimeError(
+                f"the registry served package {served}, the model names {job['package_hash']}"
+            )
+        target = workdir / "package"
+        with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
+            # The "data" filter refuses absolute paths, links out of the tree and devices.
+            archive.extractall(target, filter="data")
+        return target
 
     def sync_log(self, local: Path, destination: str) -> None:
         """Copy the run's log to the lake (best effort while running)."""
@@ -361,9 +392,11 @@ class TrainingWorkers(BackgroundGroup):
         self.training.discard_child()
 
 
-def training_worker(runtime: ServiceRuntime) -> BackgroundGroup:
+def training_worker(
+    runtime: ServiceRuntime, recipes: ServiceCaller | None = None
+) -> BackgroundGroup:
     """The training worker (``dsw-training worker runs``) and its wake-up consumer."""
-    training = TrainingWorker(runtime)
+    training = TrainingWorker(runtime, recipes)
     worker: LeasedWorker[TrainingRun] = LeasedWorker(
         training.queue,
         training.process,
