@@ -22,6 +22,6 @@ def test_the_service_starts_migrated_and_ready(
         spec = client.get("/openapi.json").json()
         assert spec["info"]["title"] == "DSW Serving"
         assert all(
-            path.startswith(("/serving/v1", "/healthz", "/readyz", "/metrics"))
+            path.startswith(("/serving/v1", "/v2/", "/healthz", "/readyz", "/metrics"))
             for path in spec["paths"]
         )

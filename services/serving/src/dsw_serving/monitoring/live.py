@@ -84,11 +84,10 @@ def live_metrics(
 
 
 def _tasks(session: Session, service: Service) -> dict[int, str]:
-    return dict(
-        session.execute(
-            select(Revision.number, Revision.task_type).where(Revision.service_id == service.id)
-        ).tuples()
+    rows = session.execute(
+        select(Revision.number, Revision.task_type).where(Revision.service_id == service.id)
     )
+    return {int(number): str(task_type) for number, task_type in rows}
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:

@@ -18,13 +18,14 @@ def store_invocations(session: Session, event: CloudEvent) -> None:
     """Insert one batch of invocations (a request already stored is skipped)."""
     items: list[dict[str, Any]] = list(event.data.get("items") or [])
     keys = {(str(item["request_id"]), int(item["revision"])) for item in items}
-    known = set(
-        session.execute(
+    known = {
+        (str(request_id), int(revision))
+        for request_id, revision in session.execute(
             select(Invocation.request_id, Invocation.revision).where(
                 Invocation.request_id.in_({request_id for request_id, _ in keys})
             )
-        ).tuples()
-    )
+        )
+    }
     for item in items:
         key = (str(item["request_id"]), int(item["revision"]))
         if key in known:

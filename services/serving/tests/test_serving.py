@@ -1,0 +1,371 @@
+"""End to end: publish from real training runs, predict through every protocol, traffic, keys,
+automatic promotion from real training events, feedback and health (real broker, real MLflow)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from dsw_recipe import load_model
+
+from dsw_serving.monitoring.live import psi
+from dsw_serving.publishing.promotion import judge
+
+from .conftest import World
+from .helpers import retail_records, train, wait_for
+
+SERVICES = "/serving/v1/services"
+
+
+def _records(count: int) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "_actual"} for row in retail_records(count)]
+
+
+def _publish(world: World, name: str, source: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    body = {"name": name, "source": source, **extra}
+    response = world.serving.post(SERVICES, json=body, headers=world.headers())
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _key(world: World, name: str) -> str:
+    created = world.serving.post(
+        f"{SERVICES}/{name}/keys", json={"name": "app"}, headers=world.headers()
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["key"])
+
+
+def _predict(world: World, name: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = world.serving.post(
+        f"{SERVICES}/{name}/predict", json=body, headers={"x-api-key": key}
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_publish_and_predict_by_key_and_token_in_every_format(world: World) -> None:
+    service = _publish(world, "sales", {"training_run_id": world.run["id"]})
+    assert service["traffic"] == {
+        "mode": "single",
+        "revision": 1,
+        "secondary_revision": None,
+        "percent": 0,
+        "previous_revision": None,
+    }
+    revisions = world.serving.get(f"{SERVICES}/sales/revisions", headers=world.headers()).json()
+    assert [r["training_run_id"] for r in revisions] == [world.run["id"]]
+    assert revisions[0]["metrics"] == world.run["metrics"]
+    again = world.serving.post(
+        SERVICES,
+        json={"name": "sales", "source": {"training_run_id": world.run["id"]}},
+        headers=world.headers(),
+    )
+    assert again.status_code == 409
+    key = _key(world, "sales")
+    listed = world.serving.get(f"{SERVICES}/sales/keys", headers=world.headers()).json()
+    assert len(listed) == 1 and "key" not in listed[0] and key.startswith(listed[0]["prefix"])
+
+    records = _records(5)
+    answer = world.serving.post(
+        f"{SERVICES}/sales/predict", json={"records": records}, headers={"x-api-key": key}
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["revision"] == 1 and body["service"] == "sales"
+    assert body["request_id"] == answer.headers["x-request-id"]
+    # The same numbers as the model's own fast path on the same rows.
+    fast_path = load_model(
+        world.run["mlflow"]["model_uri"],
+        tracking_uri=world.platform.resolved_mlflow_tracking_uri,
+    ).fast_path
+    assert fast_path is not None
+    columns = {
+        "date": np.array([r["date"] for r in records], dtype="datetime64[us]"),
+        **{
+            name: np.array(
+                [r[name] for r in records], dtype=object if name == "storeType" else None
+            )
+            for name in records[0]
+            if name != "date"
+        },
+    }
+    np.testing.assert_allclose(body["predictions"], fast_path.predict(columns), rtol=1e-9)
+
+    columnar = {name: [r[name] for r in records] for name in records[0]}
+    by_token = world.serving.post(
+        f"{SERVICES}/sales/predict",
+        json={"columns": columnar},
+        headers=world.headers(scopes=["serving:read"]),
+    )
+    assert by_token.status_code == 200, by_token.text
+    assert by_token.json()["predictions"] == body["predictions"]
+
+    split = {"columns": list(records[0]), "data": [list(r.values()) for r in records]}
+    for mlflow_body in (
+        {"dataframe_split": split},
+        {"dataframe_records": records},
+        {"inputs": columnar},
+    ):
+        mlflow = world.serving.post(
+            f"{SERVICES}/sales/invocations", json=mlflow_body, headers={"x-api-key": key}
+        )
+        assert mlflow.status_code == 200, mlflow.text
+        assert mlflow.json() == {"predictions": body["predictions"]}
+
+    assert world.serving.get("/v2/health/live").json() == {"live": True}
+    metadata = world.serving.get("/v2/models/sales", headers={"x-api-key": key}).json()
+    assert [item["name"] for item in metadata["inputs"]][:2] == ["date", "store"]
+    ready = world.serving.get("/v2/models/sales/ready", headers={"x-api-key": key}).json()
+    assert ready == {"name": "sales", "ready": True}
+    tensors = [
+        {"name": name, "shape": [len(values)], "datatype": "BYTES", "data": values}
+        for name, values in columnar.items()
+    ]
+    infer = world.serving.post(
+        "/v2/models/sales/infer", json={"inputs": tensors}, headers={"x-api-key": key}
+    )
+    assert infer.status_code == 200, infer.text
+    outputs = infer.json()["outputs"]
+    assert outputs[0]["name"] == "predictions" and outputs[0]["data"] == body["predictions"]
+
+
+def test_bad_input_is_refused_naming_the_field(world: World) -> None:
+    _publish(world, "checked", {"training_run_id": world.run["id"]})
+    key = _key(world, "checked")
+    url = f"{SERVICES}/checked/predict"
+    record = _records(1)[0]
+
+    def refused(body: Any, status: int) -> dict[str, Any]:
+        response = world.serving.post(url, json=body, headers={"x-api-key": key})
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        return dict(response.json())
+
+    missing = refused({"records": [{k: v for k, v in record.items() if k != "store"}]}, 422)
+    assert [e["pointer"] for e in missing["errors"]] == ["/body/records/store"]
+    assert "store" in missing["detail"]
+    mistyped = refused({"records": [record | {"temperature": "hot", "date": "soon"}]}, 422)
+    assert sorted(e["pointer"] for e in mistyped["errors"]) == [
+        "/body/records/date",
+        "/body/records/temperature",
+    ]
+    refused({"records": [record] * 51}, 413)
+    refused({"rows": []}, 422)
+    refused({"records": []}, 422)
+    refused({"columns": {"store": [1, 2], "date": ["2012-01-06"]}}, 422)
+    bad_json = world.serving.post(url, content=b"{not json", headers={"x-api-key": key})
+    assert bad_json.status_code == 400
+    unknown = world.serving.post(
+        f"{SERVICES}/nowhere/predict", json={"records": [record]}, headers=world.headers()
+    )
+    assert unknown.status_code == 404
+    assert world.serving.post(url, json={"records": [record]}).status_code == 401
+    no_scope = world.serving.post(
+        url, json={"records": [record]}, headers=world.headers(scopes=["catalog:read"])
+    )
+    assert no_scope.status_code == 403
+    # Another tenant sees nothing of it; a key opens only its own service.
+    other = world.headers(org_id="org-b")
+    assert world.serving.get(f"{SERVICES}/checked", headers=other).status_code == 404
+    assert world.serving.post(url, json={"records": [record]}, headers=other).status_code == 404
+    wrong = world.serving.post(
+        f"{SERVICES}/sales/predict", json={"records": [record]}, headers={"x-api-key": key}
+    )
+    assert wrong.status_code == 401
+    # A revoked key is refused from then on.
+    key_id = world.serving.get(f"{SERVICES}/checked/keys", headers=world.headers()).json()[0]["id"]
+    revoked = world.serving.delete(f"{SERVICES}/checked/keys/{key_id}", headers=world.headers())
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert (
+        world.serving.post(url, json={"records": [record]}, headers={"x-api-key": key}).status_code
+        == 401
+    )
+
+
+def _revisions_live(world: World, name: str, versions: list[str]) -> bool:
+    metadata = world.serving.get(f"/v2/models/{name}", headers=world.headers()).json()
+    return bool(metadata.get("versions") == versions)
+
+
+def test_canary_split_shadow_promote_and_rollback(world: World) -> None:
+    service = _publish(
+        world,
+        "traffic",
+        {"model_id": world.model_id, "policy": "latest"},
+        promotion={"auto_promote": False},
+    )
+    assert service["training_model_id"] == world.model_id
+    second = world.serving.post(f"{SERVICES}/traffic/revisions", json={}, headers=world.headers())
+    assert second.status_code == 201 and second.json()["number"] == 2
+    key = _key(world, "traffic")
+    record = {"records": _records(1)}
+    etag = world.serving.get(f"{SERVICES}/traffic", headers=world.headers()).headers["etag"]
+    canary = {"mode": "canary", "revision": 1, "secondary_revision": 2, "percent": 25}
+    stale = world.serving.put(
+        f"{SERVICES}/traffic/traffic", json=canary, headers=world.headers() | {"If-Match": '"0"'}
+    )
+    assert stale.status_code == 412
+    routed = world.serving.put(
+        f"{SERVICES}/traffic/traffic", json=canary, headers=world.headers() | {"If-Match": etag}
+    )
+    assert routed.status_code == 200, routed.text
+    wait_for(lambda: _revisions_live(world, "traffic", ["1", "2"]), "the canary to be live")
+    answered = [_predict(world, "traffic", key, record)["revision"] for _ in range(100)]
+    assert answered.count(2) == 25 and answered.count(1) == 75
+
+    shadow = {"mode": "shadow", "revision": 1, "secondary_revision": 2}
+    assert (
+        world.serving.put(
+            f"{SERVICES}/traffic/traffic", json=shadow, headers=world.headers()
+        ).status_code
+        == 200
+    )
+    wait_for(
+        lambda: (
+            world.serving.get(f"{SERVICES}/traffic", headers=world.headers()).json()["traffic"][
+                "mode"
+            ]
+            == "shadow"
+        ),
+        "shadow",
+    )
+    wait_for(
+        lambda: (
+            _predict(world, "traffic", key, record)["revision"] == 1
+            and _all_primary(world, key, record)
+        ),
+        "shadow routing",
+    )
+    # The shadow's answers are logged (stored by the invocation consumer), never returned.
+    health = wait_for(
+        lambda: _health_with(world, "traffic", "2 (shadow)"), "shadow invocations stored"
+    )
+    assert health["traffic"]["2 (shadow)"] >= 1
+
+    promoted = world.serving.post(
+        f"{SERVICES}/traffic/promote", json={"revision": 2}, headers=world.headers()
+    )
+    assert promoted.status_code == 200 and promoted.json()["traffic"]["previous_revision"] == 1
+    wait_for(lambda: _predict(world, "traffic", key, record)["revision"] == 2, "promotion")
+    rolled = world.serving.post(f"{SERVICES}/traffic/rollback", headers=world.headers())
+    assert rolled.status_code == 200 and rolled.json()["traffic"]["revision"] == 1
+    wait_for(lambda: _predict(world, "traffic", key, record)["revision"] == 1, "rollback")
+    missing = world.serving.post(
+        f"{SERVICES}/traffic/promote", json={"revision": 9}, headers=world.headers()
+    )
+    assert missing.status_code == 422
+
+
+def _all_primary(world: World, key: str, record: dict[str, Any]) -> bool:
+    return all(_predict(world, "traffic", key, record)["revision"] == 1 for _ in range(5))
+
+
+def _health_with(world: World, name: str, traffic_key: str) -> dict[str, Any] | None:
+    health = world.serving.get(f"{SERVICES}/{name}/health", headers=world.headers()).json()
+    return dict(health) if traffic_key in health["traffic"] else None
+
+
+def test_a_better_training_run_is_promoted_automatically(world: World) -> None:
+    source = {"model_id": world.model_id, "policy": "latest"}
+    _publish(world, "auto-min", source, promotion={"metric": "rmse", "direction": "min"})
+    _publish(
+        world,
+        "auto-max",
+        source,
+        promotion={"metric": "rmse", "direction": "max", "mode": "canary", "canary_percent": 20},
+    )
+    _publish(world, "auto-pinned", source)
+    pinned = world.serving.patch(
+        f"{SERVICES}/auto-pinned", json={"pinned": True}, headers=world.headers()
+    )
+    assert pinned.status_code == 200 and pinned.json()["pinned"] is True
+
+    run = train(
+        world.training, world.headers(), world.model_id, {"n_estimators": 40, "num_leaves": 15}
+    )
+    old, new = world.run["metrics"]["rmse"], run["metrics"]["rmse"]
+    assert old != new
+
+    def decided(name: str) -> dict[str, Any] | None:
+        items = world.serving.get(f"{SERVICES}/{name}/decisions", headers=world.headers()).json()
+        return dict(items[0]) if items else None
+
+    lower = wait_for(lambda: decided("auto-min"), "a decision for auto-min")
+    higher = wait_for(lambda: decided("auto-max"), "a decision for auto-max")
+    skipped = wait_for(lambda: decided("auto-pinned"), "a decision for auto-pinned")
+    assert lower["training_run_id"] == run["id"] and lower["revision"] == 2
+    assert math.isclose(lower["candidate_value"], new) and math.isclose(lower["live_value"], old)
+    assert skipped["action"] == "skipped" and "pinned" in skipped["reason"]
+    min_service = world.serving.get(f"{SERVICES}/auto-min", headers=world.headers()).json()
+    max_service = world.serving.get(f"{SERVICES}/auto-max", headers=world.headers()).json()
+    if new < old:
+        assert (lower["action"], higher["action"]) == ("promoted", "kept")
+        assert min_service["traffic"]["revision"] == 2
+        assert max_service["traffic"] == {
+            "mode": "single",
+            "revision": 1,
+            "secondary_revision": None,
+            "percent": 0,
+            "previous_revision": None,
+        }
+    else:
+        assert (lower["action"], higher["action"]) == ("kept", "canary")
+        assert min_service["traffic"]["revision"] == 1
+        assert max_service["traffic"]["mode"] == "canary"
+        assert max_service["traffic"]["secondary_revision"] == 2
+        assert max_service["traffic"]["percent"] == 20
+
+
+def test_feedback_gives_live_metrics_per_revision(world: World) -> None:
+    _publish(world, "loop", {"training_run_id": world.run["id"]})
+    key = _key(world, "loop")
+    rows = retail_records(12)
+    answers = [_predict(world, "loop", key, {"records": [_records(12)[i]]}) for i in range(12)]
+    sent = world.serving.post(
+        f"{SERVICES}/loop/feedback",
+        json={
+            "items": [
+                {"request_id": answer["request_id"], "actual": row["_actual"]}
+                for answer, row in zip(answers, rows, strict=True)
+            ]
+        },
+        headers=world.headers(),
+    )
+    assert sent.status_code == 200 and sent.json() == {"accepted": 12}
+    windows = wait_for(
+        lambda: [
+            w
+            for w in world.serving.get(f"{SERVICES}/loop/metrics", headers=world.headers()).json()
+            if w["rows"] == 12
+        ],
+        "live metrics over the 12 requests",
+    )
+    predicted = np.array([answer["predictions"][0] for answer in answers])
+    actual = np.array([row["_actual"] for row in rows])
+    assert windows[0]["revision"] == 1
+    assert math.isclose(
+        windows[0]["metrics"]["rmse"],
+        float(np.sqrt(np.mean((actual - predicted) ** 2))),
+        rel_tol=1e-9,
+    )
+    health = world.serving.get(f"{SERVICES}/loop/health", headers=world.headers()).json()
+    assert health["traffic"]["1"] == 12
+    assert health["live_metrics"][0]["rows"] == 12
+    assert health["drift"]["predictions"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_promotion_policy_and_drift_arithmetic() -> None:
+    assert judge(90.0, 100.0, "rmse", "min", 0.05).better
+    assert not judge(96.0, 100.0, "rmse", "min", 0.05).better
+    assert not judge(100.0, 100.0, "rmse", "min", 0.0).better
+    assert judge(0.8, 0.7, "auc", "max", 0.1).better
+    assert not judge(None, 0.7, "auc", "max", 0.0).better
+    assert judge(0.5, None, "auc", "max", 0.0).better
+    rng = np.random.default_rng(7)
+    baseline = rng.normal(0, 1, 5000)
+    assert psi(baseline, rng.normal(0, 1, 5000)) < 0.05
+    assert psi(baseline, rng.normal(1.5, 1, 5000)) > 0.2
+    assert psi(baseline, baseline[:5]) is None
