@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import uuid
 
 import pyarrow as pa
@@ -9,7 +11,7 @@ import pyarrow as pa
 from dsw_kit.lake import open_files
 
 from .conftest import World
-from .helpers import RETAIL_SCHEMA, create_dataset, wait_run
+from .helpers import RETAIL_SCHEMA, create_dataset, ingest_csv, retail_rows, wait_run
 
 
 def _files(world: World, dataset_id: str) -> list[dict[str, object]]:
@@ -90,18 +92,14 @@ def test_a_model_alias_and_a_window_score_into_an_existing_dataset(world: World)
     assert 0 < scored < total
     batches = {str(f["batch_id"]) for f in _files(world, str(first["output_dataset_id"]))}
     assert batches == {first["output_batch_id"], done["output_batch_id"]}
-    table = open_files([str(f["uri"]) for f in _files(world, str(first["output_dataset_id"]))])
-    dates = (
-        table.to_table()
-        .flatten()["_scoring.date"]
-        .filter(
-            pa.compute.equal(
-                table.to_table().flatten()["_scoring.store"],
-                table.to_table().flatten()["_scoring.store"],
-            )
-        )
-    )
+    windowed = [
+        str(f["uri"])
+        for f in _files(world, str(first["output_dataset_id"]))
+        if f["batch_id"] == done["output_batch_id"]
+    ]
+    dates = open_files(windowed).to_table().flatten()["_scoring.date"]
     assert dates.null_count == 0
+    assert pa.compute.min(dates).as_py() >= datetime.date(2012, 1, 1)
 
 
 def test_bad_input_is_refused_before_any_work(world: World) -> None:
@@ -208,3 +206,22 @@ def test_runs_page_with_a_cursor(world: World) -> None:
     assert len(seen) == len(set(seen)) >= 3
     bad = world.scoring.get("/scoring/v1/runs", params={"cursor": "nope"}, headers=headers)
     assert bad.status_code == 400
+
+
+def test_values_of_the_wrong_type_fail_the_run_naming_the_column(world: World) -> None:
+    headers = world.headers()
+    schema = json.loads(json.dumps(RETAIL_SCHEMA))
+    schema["title"] = "Retail with text temperatures"
+    schema["tenantFields"]["properties"]["temperature"] = {"type": "string"}
+    dataset_id = create_dataset(world.catalog, headers, "text-temperatures", schema)
+    lines = retail_rows(50).decode().splitlines()
+    rows = [lines[0]] + [
+        ",".join(value if i != 5 else "warm" for i, value in enumerate(line.split(",")))
+        for line in lines[1:]
+    ]
+    ingest_csv(world.catalog, headers, dataset_id, ("\n".join(rows) + "\n").encode())
+    run = _request(world, headers, input_dataset_id=dataset_id, output={"name": "typed"})
+    done = wait_run(world.scoring, headers, str(run["id"]))
+    assert done["state"] == "failed", done
+    assert "temperature" in done["error"]
+    assert done["output_batch_id"] is None
