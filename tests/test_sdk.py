@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 import dsw
 from dsw.config import SERVICES, Config
+from dsw.demo import demo_records
 from dsw_catalog.app import create_app as create_catalog
 from dsw_catalog.settings import CatalogSettings
 from dsw_kit.auth import Authenticator, all_scopes
@@ -35,6 +36,8 @@ from dsw_recipes.app import create_app as create_recipes
 from dsw_recipes.settings import RecipesSettings
 from dsw_scoring.app import create_app as create_scoring
 from dsw_scoring.settings import ScoringSettings
+from dsw_serving.app import create_app as create_serving
+from dsw_serving.settings import ServingSettings
 from dsw_training.app import create_app as create_training
 from dsw_training.settings import TrainingSettings
 
@@ -159,6 +162,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory, tansu: TansuBroker) -> It
                 database_url=databases.new("scoring"), platform=settings, **fast
             )
             start("scoring", create_scoring(scoring, transports=upstream))
+            serving = ServingSettings(
+                database_url=databases.new("serving"), platform=settings, state_poll_seconds=0.2
+            )
+            start("serving", create_serving(serving, transports=upstream))
             yield Platform(home, apps)
     finally:
         databases.drop()
@@ -356,3 +363,41 @@ def test_async_client(platform: Platform, trained: Trained) -> None:
                 await client.get("training", f"/training/v1/runs/{uuid.uuid4()}")
 
     asyncio.run(scenario())
+
+
+def retail_records(count: int) -> list[dict[str, Any]]:
+    """The first rows of the retail sample as predict records (the model's inputs)."""
+    return [
+        {key: value for key, value in record.items() if key != "weeklySales"}
+        for record in demo_records(count)
+    ]
+
+
+def test_publish_predict_traffic_and_keys(platform: Platform, trained: Trained) -> None:
+    with platform.client() as client:
+        service = client.services.publish("sales", training_run_id=trained.run.id)
+        assert service.name == "sales"
+        assert service["traffic"]["revision"] == 1
+        assert [item.name for item in client.services.list()] == ["sales"]
+        with pytest.raises(dsw.Conflict):
+            client.services.publish("sales", training_run_id=trained.run.id)
+        records = retail_records(3)
+        by_token = client.services.predict("sales", records)
+        assert len(by_token["predictions"]) == 3
+        key = client.services.create_key("sales", "demo")
+        assert [item["id"] for item in client.services.keys("sales")] == [key["id"]]
+        anonymous = platform.client(token="")
+        by_key = anonymous.services.predict("sales", records, api_key=key["key"])
+        assert by_key["predictions"] == by_token["predictions"]
+        revision = client.services.add_revision("sales", training_run_id=trained.run.id)
+        assert revision["number"] == 2
+        canary = client.services.traffic(
+            "sales", mode="canary", revision=1, secondary_revision=2, percent=10
+        )
+        assert canary["traffic"]["mode"] == "canary"
+        promoted = client.services.promote("sales", 2)
+        assert promoted["traffic"]["revision"] == 2
+        assert client.services.health("sales")["revision"] == 2
+        client.services.revoke_key("sales", key["id"])
+        with pytest.raises(dsw.Unauthorized):
+            anonymous.services.predict("sales", records, api_key=key["key"])

@@ -78,8 +78,12 @@ class Http:
         content: Body = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        anonymous: bool = False,
     ) -> httpx.Response:
-        """Send, retrying what is safe to retry; an error answer raises :class:`ApiError`."""
+        """Send, retrying what is safe to retry; an error answer raises :class:`ApiError`.
+
+        ``anonymous`` drops the bearer token (a call that carries an API key instead).
+        """
         client = self._clients[service]
         extra = dict(headers or {})
         allowed = self.config.retries if retryable(method, extra) else 0
@@ -87,7 +91,7 @@ class Http:
         for attempt in range(allowed + 1):
             body = content() if callable(content) else content
             try:
-                response = client.request(
+                request = client.build_request(
                     method,
                     path,
                     params=query,
@@ -96,6 +100,9 @@ class Http:
                     headers=extra,
                     timeout=timeout or self.config.timeout,
                 )
+                if anonymous:
+                    request.headers.pop("Authorization", None)
+                response = client.send(request)
             except httpx.TransportError as error:
                 if attempt >= allowed:
                     raise TransportError(

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dsw import _cli_data, _cli_ml, _cli_serve
 from dsw._stack import EmbeddedStack, dev_token, read_state, readiness
 from dsw_kit.settings import PlatformSettings
 
@@ -21,11 +22,25 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+app.add_typer(_cli_data.schemas, name="schemas")
+app.add_typer(_cli_data.datasets, name="datasets")
+app.add_typer(_cli_data.recipes, name="recipes")
+app.add_typer(_cli_ml.models, name="models")
+app.command("train")(_cli_ml.train)
+app.add_typer(_cli_ml.runs, name="runs")
+app.command("sweep")(_cli_ml.sweep)
+app.add_typer(_cli_ml.score, name="score")
+app.add_typer(_cli_serve.services, name="services")
+app.command("predict")(_cli_serve.predict)
+app.command("demo")(_cli_serve.demo)
 
 
 @app.command()
 def up(
     timeout: float = typer.Option(90.0, help="Seconds to wait for every service to be ready"),
+    demo: bool = typer.Option(
+        False, "--demo", help="Run the walkthrough once the platform is ready"
+    ),
 ) -> None:
     """Start the embedded platform (broker and services) and keep it running until Ctrl-C."""
     settings = PlatformSettings()
@@ -49,6 +64,10 @@ def up(
         markup=False,
     )
     console.print(f"  API docs: {catalog}/docs (likewise on every service)", soft_wrap=True)
+    if demo and not _run_demo(stack):
+        stack.stop()
+        console.print("stopped.")
+        return
     console.print("Press Ctrl-C to stop.")
     died = stack.watch()
     stack.stop()
@@ -58,6 +77,28 @@ def up(
         )
         raise typer.Exit(1)
     console.print("stopped.")
+
+
+def _run_demo(stack: EmbeddedStack) -> bool:
+    """The walkthrough against the stack just started; False when Ctrl-C interrupted it.
+
+    A failed step leaves the platform up for the user to look into.
+    """
+    from dsw.client import Client
+    from dsw.config import Config
+    from dsw.demo import run_demo
+    from dsw.errors import ApiError
+
+    console.print()
+    try:
+        with Client(Config(urls=stack.urls())) as client:
+            run_demo(client, console)
+    except KeyboardInterrupt:
+        return False
+    except (ApiError, RuntimeError, OSError) as error:
+        errors.print(f"[red]the demo failed:[/red] {error}")
+    console.print("\n[bold]Demo done.[/bold] The platform keeps running for you to explore.")
+    return True
 
 
 @app.command()

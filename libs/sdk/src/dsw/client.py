@@ -12,7 +12,7 @@ import builtins
 import io
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from dsw.models import (
     Run,
     Schema,
     ScoringRun,
+    Service,
     Sweep,
 )
 
@@ -164,8 +165,8 @@ class Batches(_Group):
         body: Body = chunks
         target = f"/catalog/v1/batches/{batch_id}/files/{name or path.name}"
         headers = {"Content-Length": str(total), "Content-Type": "application/octet-stream"}
-        # Large files take long to send: no read timeout while the service stores them.
-        response = self._call("PUT", target, content=body, headers=headers, timeout=None)
+        # The service checksums and stores a large file before it answers: wait longer for that.
+        response = self._call("PUT", target, content=body, headers=headers, timeout=600.0)
         return Record(response.json())
 
     def complete(self, batch_id: str) -> Batch:
@@ -659,6 +660,141 @@ class Scoring(_Group):
         )
 
 
+class Services(_Group):
+    """Published prediction services (MLServices in DSW terms): revisions, traffic, keys."""
+
+    service = "serving"
+    path = "/serving/v1/services"
+
+    def publish(
+        self,
+        name: str,
+        *,
+        training_run_id: str | None = None,
+        model_id: str | None = None,
+        policy: str = "latest",
+        metric: str | None = None,
+        direction: str = "min",
+        promotion: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Service:
+        """Publish a run's model, or a model's latest or best run, under ``name``."""
+        source: dict[str, Any] = {"training_run_id": training_run_id}
+        if model_id:
+            source = {
+                "model_id": model_id,
+                "policy": policy,
+                "metric": metric,
+                "direction": direction,
+            }
+        body = {"name": name, "source": source, **fields}
+        if promotion:
+            body["promotion"] = dict(promotion)
+        return self._create(Service, self.path, body, idempotency_key)
+
+    def get(self, name: str) -> Service:
+        """One service: traffic, revisions count, predict URL."""
+        return self._one(Service, "GET", f"{self.path}/{name}")
+
+    def list(self) -> Iterator[Service]:
+        """Services."""
+        return self._pages(Service, self.path, {})
+
+    def delete(self, name: str) -> None:
+        """Unpublish a service."""
+        self._call("DELETE", f"{self.path}/{name}")
+
+    def revisions(self, name: str) -> builtins.list[Record]:
+        """The model revisions of a service."""
+        return [Record(item) for item in self._call("GET", f"{self.path}/{name}/revisions").json()]
+
+    def add_revision(
+        self,
+        name: str,
+        *,
+        training_run_id: str | None = None,
+        model_id: str | None = None,
+        policy: str = "latest",
+        promote: bool = False,
+    ) -> Record:
+        """A new revision from a run (or the service's source again); ``promote`` makes it live."""
+        source = None
+        if training_run_id or model_id:
+            source = {"training_run_id": training_run_id, "model_id": model_id, "policy": policy}
+            source = {key: value for key, value in source.items() if value is not None}
+        body = {"source": source, "promote": promote}
+        return self._one(
+            Record,
+            "POST",
+            f"{self.path}/{name}/revisions",
+            json=body,
+            headers={"Idempotency-Key": new_key()},
+        )
+
+    def traffic(
+        self,
+        name: str,
+        *,
+        mode: str,
+        revision: int,
+        secondary_revision: int | None = None,
+        percent: int = 0,
+    ) -> Service:
+        """Route traffic: ``single``, ``canary`` (``percent`` to the secondary) or ``shadow``."""
+        body = {
+            "mode": mode,
+            "revision": revision,
+            "secondary_revision": secondary_revision,
+            "percent": percent,
+        }
+        return self._one(Service, "PUT", f"{self.path}/{name}/traffic", json=body)
+
+    def promote(self, name: str, revision: int) -> Service:
+        """Make a revision the live one."""
+        body = {"revision": revision}
+        return self._one(Service, "POST", f"{self.path}/{name}/promote", json=body)
+
+    def rollback(self, name: str) -> Service:
+        """Go back to the previous live revision."""
+        return self._one(Service, "POST", f"{self.path}/{name}/rollback")
+
+    def create_key(self, name: str, key_name: str) -> Record:
+        """A new API key for predictions (its secret ``key`` is shown only now)."""
+        return self._one(Record, "POST", f"{self.path}/{name}/keys", json={"name": key_name})
+
+    def keys(self, name: str) -> builtins.list[Record]:
+        """The service's API keys (without their secrets)."""
+        return [Record(item) for item in self._call("GET", f"{self.path}/{name}/keys").json()]
+
+    def revoke_key(self, name: str, key_id: str) -> None:
+        """Revoke an API key."""
+        self._call("DELETE", f"{self.path}/{name}/keys/{key_id}")
+
+    def health(self, name: str) -> Record:
+        """Training vs live metrics, drift, and whether retraining is advised."""
+        return self._one(Record, "GET", f"{self.path}/{name}/health")
+
+    def predict(
+        self,
+        name: str,
+        records: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        columns: Mapping[str, builtins.list[Any]] | None = None,
+        api_key: str | None = None,
+    ) -> Record:
+        """Predictions for records (or columns); with ``api_key`` instead of the token."""
+        body: dict[str, Any] = (
+            {"columns": dict(columns)} if columns is not None else {"records": list(records or [])}
+        )
+        headers = {"x-api-key": api_key} if api_key else {}
+        path = f"{self.path}/{name}/predict"
+        if api_key:
+            # The key replaces the bearer token, so the client's default header must not go.
+            return self._one(Record, "POST", path, json=body, headers=headers, anonymous=True)
+        return self._one(Record, "POST", path, json=body)
+
+
 class Client:
     """Synchronous client of the platform (``transports`` reach in-process services in tests)."""
 
@@ -675,6 +811,7 @@ class Client:
         self.runs = Runs(self)
         self.sweeps = Sweeps(self)
         self.scoring = Scoring(self)
+        self.services = Services(self)
 
     def wait_for_batch(self, batch_id: str, **options: Any) -> Batch:
         """See :meth:`Batches.wait`."""

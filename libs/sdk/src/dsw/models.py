@@ -19,6 +19,7 @@ __all__ = [
     "Run",
     "Schema",
     "ScoringRun",
+    "Service",
     "Sweep",
 ]
 
@@ -160,3 +161,17 @@ class ScoringRun(_Stateful):
 
 class Comparison(Record):
     """Runs of a model side by side: params, metrics and the best run for a metric."""
+
+
+class Service(Record):
+    """A published prediction service (an MLService in DSW terms)."""
+
+    @property
+    def name(self) -> str:
+        """The service's name (part of its URL)."""
+        return str(self["name"])
+
+    @property
+    def predict_url(self) -> str:
+        """Where to POST records for predictions."""
+        return str(self["predict_url"])
