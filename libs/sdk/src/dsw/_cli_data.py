@@ -56,12 +56,13 @@ def schemas_list(as_json: bool = JSON_OPTION) -> None:
 @friendly
 def schemas_show(schema_id: str, as_json: bool = JSON_OPTION) -> None:
     """Show a schema and its fields."""
-    schema = client().schemas.get(schema_id)
+    api = client()
+    schema = api.schemas.get(schema_id)
     if as_json:
         print_json(schema)
         return
-    details(schema, SCHEMA_COLUMNS)
-    table(schema.get("fields", []), ("path", "type", "required"), title="fields")
+    details(schema, (*SCHEMA_COLUMNS, "fields"))
+    table(api.schemas.arrow(schema_id), ("name", "type", "nullable"), title="Arrow columns")
 
 
 @datasets.command("create")

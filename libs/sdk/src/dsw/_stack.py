@@ -124,11 +124,17 @@ class EmbeddedStack:
         ensure_topics(bootstrap, dict.fromkeys(ALL_TOPICS, partitions))
 
     def _environment(self) -> dict[str, str]:
-        return {
+        env = {
             **os.environ,
             "DSW_HOME": str(self.home),
             "DSW_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
         }
+        # Services call each other (training -> catalog...): on ports moved with
+        # DSW_<SERVICE>_PORT they must be told where the others are, unless set explicitly.
+        for caller in SERVICES:
+            for callee, url in self.urls().items():
+                env.setdefault(f"DSW_{caller.upper()}_{callee.upper()}_URL", url)
+        return env
 
     def _command(self, name: str) -> list[str]:
         return [str(Path(sys.executable).parent / f"dsw-{name}")]

@@ -104,6 +104,11 @@ class Schemas(_Group):
         """One schema."""
         return self._one(Schema, "GET", f"{self.path}/{schema_id}")
 
+    def arrow(self, schema_id: str) -> builtins.list[Record]:
+        """The Arrow columns datasets of this schema hold (name, type, nullable)."""
+        response = self._call("GET", f"{self.path}/{schema_id}/arrow")
+        return [Record(item) for item in response.json()]
+
     def find(self, title: str) -> Schema | None:
         """The newest schema with this title, if any."""
         found = [schema for schema in self.list() if schema.title == title]
