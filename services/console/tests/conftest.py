@@ -1,8 +1,8 @@
 """The console in-process beside the real catalog, recipes and training services.
 
 The console reaches the other apps through their in-process transports, so every page is built from
-real API answers (real broker, real databases, real MLflow). Scoring and serving point at a port
-nothing listens on: their pages must show the "service unavailable" state.
+real API answers (real broker, real databases, real MLflow). Scoring points at a port nothing
+listens on: its pages must show the "service unavailable" state.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from dsw_kit.testing.plugin import (
 )
 from dsw_recipes.app import create_app as create_recipes_app
 from dsw_recipes.settings import RecipesSettings
+from dsw_serving.app import create_app as create_serving_app
+from dsw_serving.settings import ServingSettings
 from dsw_training.app import create_app as create_training_app
 from dsw_training.settings import TrainingSettings
 
@@ -89,6 +91,17 @@ def training(
         yield client
 
 
+@pytest.fixture
+def serving(
+    platform: PlatformSettings, tmp_path: Path, training: TestClient
+) -> Iterator[TestClient]:
+    for url in _database("serving", tmp_path):
+        settings = ServingSettings(database_url=url, platform=platform)
+        app = create_serving_app(settings, transports={"training": training._transport})
+        with TestClient(app) as client:
+            yield client
+
+
 @dataclass
 class Console:
     """The console's test client and the APIs behind it."""
@@ -119,13 +132,18 @@ def console_settings(platform: PlatformSettings, **overrides: object) -> Console
 
 @pytest.fixture
 def console(
-    platform: PlatformSettings, catalog: TestClient, recipes: TestClient, training: TestClient
+    platform: PlatformSettings,
+    catalog: TestClient,
+    recipes: TestClient,
+    training: TestClient,
+    serving: TestClient,
 ) -> Iterator[Console]:
     settings = console_settings(platform)
     transports = {
         "catalog": catalog._transport,
         "recipes": recipes._transport,
         "training": training._transport,
+        "serving": serving._transport,
     }
     with TestClient(create_app(settings, transports=transports)) as client:
         yield Console(client, catalog, recipes, training, settings)

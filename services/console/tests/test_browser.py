@@ -2,9 +2,9 @@
 
 Sign in with the dev login, define a schema, create a dataset, upload the retail sample (progress
 bar), see its statistics, create a model from the generated form, train it twice (live status by
-htmx polling), compare the runs on the chart. Screenshots of the main pages go to
-``build/screenshots/`` at the repository root. Serving is not part of this stack (its page must show
-the "service unavailable" state).
+htmx polling), compare the runs on the chart, publish the best as a service, predict, make an API
+key, add a retraining schedule. Screenshots of the main pages go to ``build/screenshots/`` at the
+repository root. Scoring is not part of this stack: its page must show "service unavailable".
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ from dsw_kit.broker import free_port
 from dsw_kit.settings import PlatformSettings
 from dsw_recipes.app import create_app as create_recipes_app
 from dsw_recipes.settings import RecipesSettings
+from dsw_serving.app import create_app as create_serving_app
+from dsw_serving.settings import ServingSettings
 from dsw_training.app import create_app as create_training_app
 from dsw_training.settings import TrainingSettings
 
 from .conftest import _database, console_settings
 from .helpers import RETAIL_CSV, RETAIL_DATE_FORMAT, RETAIL_SCHEMA
+from .test_training import _retail_records
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
@@ -84,7 +87,9 @@ def console_url(platform: PlatformSettings, tmp_path: Path) -> Iterator[str]:
     try:
         for catalog_db in _database("catalog", tmp_path):
             for recipes_db in _database("recipes", tmp_path):
-                for training_db in _database("training", tmp_path):
+                for training_db, serving_db in zip(
+                    _database("training", tmp_path), _database("serving", tmp_path), strict=True
+                ):
                     catalog = Server(
                         create_catalog_app(
                             CatalogSettings(
@@ -115,11 +120,22 @@ def console_url(platform: PlatformSettings, tmp_path: Path) -> Iterator[str]:
                     )
                     training = Server(create_training_app(training_settings)).start()
                     servers.append(training)
+                    serving = Server(
+                        create_serving_app(
+                            ServingSettings(
+                                database_url=serving_db,
+                                platform=platform,
+                                training_url=training.url,
+                            )
+                        )
+                    ).start()
+                    servers.append(serving)
                     settings = console_settings(
                         platform,
                         catalog_url=catalog.url,
                         recipes_url=recipes.url,
                         training_url=training.url,
+                        serving_url=serving.url,
                     )
                     console = Server(create_app(settings)).start()
                     servers.append(console)
@@ -223,10 +239,30 @@ def _journey(page: Any, base: str, csv: Path) -> None:
     page.get_by_role("button", name="Compare").click()
     chart = page.locator("figure.chart img")
     expect(chart).to_be_visible()
-    assert page.evaluate("document.querySelector('figure.chart img').naturalWidth") > 0
+    page.wait_for_function(
+        "document.querySelector('figure.chart img').complete"
+        " && document.querySelector('figure.chart img').naturalWidth > 0"
+    )
     expect(page.get_by_text("★ best")).to_be_visible()
     _shot(page, "06-model-compare")
 
-    page.get_by_role("link", name="Services").click()
+    # Publish the best run in one click and call it from the try-it form.
+    page.locator("th:has-text('best') a").click()
+    page.get_by_role("button", name="Publish as a service").click()
+    expect(page.get_by_text("live", exact=True)).to_be_visible()
+    example = json.loads(page.get_by_label("Request body (JSON)").input_value())
+    page.get_by_label("Request body (JSON)").fill(_retail_records(example))
+    page.get_by_role("button", name="Predict").click()
+    expect(page.get_by_role("heading", name="Answer")).to_be_visible()
+    page.get_by_label("Application name").fill("shop")
+    page.get_by_role("button", name="Create API key").click()
+    expect(page.locator("#new-key")).to_be_visible()
+    _shot(page, "07-service")
+
+    page.get_by_role("link", name="Schedules").click()
+    page.get_by_label("Cron expression").fill("0 3 * * 1")
+    page.get_by_role("button", name="Create schedule").click()
+    expect(page.get_by_text("0 3 * * 1", exact=True)).to_be_visible()
+    _shot(page, "08-schedules")
+    page.get_by_role("link", name="Scoring runs").click()
     expect(page.get_by_text("service unavailable").first).to_be_visible()
-    _shot(page, "07-services")

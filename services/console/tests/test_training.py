@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from html import unescape
+from typing import Any
 
-from .conftest import Console
+from dsw_console.app import create_app
+from fastapi.testclient import TestClient
+
+from dsw_kit.settings import PlatformSettings
+
+from .conftest import Console, console_settings
 from .helpers import FAST, first_link, wait_for
 from .test_datasets import _create_retail_dataset, _upload
 
@@ -107,23 +115,83 @@ def test_model_from_the_generated_form_trains_and_compares(
     assert chart.headers["content-type"].startswith("image/svg+xml")
     assert "<svg" in chart.text
 
+    # A retraining schedule from the schedules page.
+    model_id = model_path.rsplit("/", 1)[1]
+    scheduled = console.client.post(
+        "/schedules",
+        data={"model_id": model_id, "name": "weekly", "cron": "0 3 * * 1", "timezone": "UTC"},
+        follow_redirects=False,
+    )
+    assert scheduled.status_code == 303, scheduled.text
+    schedules = console.client.get("/schedules").text
+    assert "<code>0 3 * * 1</code>" in schedules
+    bad_cron = console.client.post("/schedules", data={"model_id": model_id, "cron": "every day"})
+    assert bad_cron.status_code == 422
 
-def test_unavailable_services_and_health(console: Console, issue_token: Callable[..., str]) -> None:
-    console.sign_in(issue_token())
-    for path in ("/services", "/scoring", "/schedules"):
-        page = console.client.get(path)
-        assert page.status_code == 200, path
-        assert "service unavailable" in page.text, path
-    assert console.client.get("/healthz").json() == {"status": "ok"}
-    ready = console.client.get("/readyz")
-    assert ready.status_code == 503  # scoring and serving are not reachable in this test
-    assert ready.json()["checks"] == {
-        "catalog": "ok",
-        "recipes": "ok",
-        "training": "ok",
-        "scoring": "unavailable",
-        "serving": "unavailable",
+    # Publish the run in one click, then predict with the try-it form and make an API key.
+    published = console.client.post(
+        "/services/publish",
+        data={"run_id": run_paths[0].rsplit("/", 1)[1], "model_name": "retail-forecast"},
+        follow_redirects=False,
+    )
+    assert published.status_code == 303, published.text
+    service_path = published.headers["location"]
+    service_page = console.client.get(service_path).text
+    assert "live" in service_page
+    records = re.search(r'name="records"[^>]*>([^<]*)</textarea>', service_page)
+    assert records, "the try-it form is prefilled with the model's inputs"
+    example = json.loads(unescape(records.group(1)))
+    answer = console.client.post(
+        f"{service_path}/predict", data={"records": _retail_records(example)}
+    )
+    assert answer.status_code == 200, answer.text
+    assert "Answer" in answer.text
+    key = console.client.post(f"{service_path}/keys", data={"key_name": "shop"})
+    assert key.status_code == 200
+    assert 'id="new-key"' in key.text
+    assert key.headers["cache-control"] == "no-store"
+    assert "/services/" in console.client.get("/services").text
+
+
+def _retail_records(example: dict[str, Any]) -> str:
+    """The prefilled example's fields, filled from one retail row (names matched ignoring case)."""
+    row: dict[str, Any] = {
+        "date": "2012-10-26",
+        "store": 1,
+        "storeType": "A",
+        "storeSize": 151315,
+        "temperature": 60.0,
+        "regionalFuelPrice": 3.5,
+        "markDown": 0.0,
+        "cpi": 220.0,
+        "unemployment": 7.0,
+        "isHoliday": False,
     }
-    missing = console.client.get("/no-such-page")
-    assert missing.status_code == 404
-    assert "no such page" in missing.text
+    by_name = {name.lower(): value for name, value in row.items()}
+    record = {
+        name: by_name.get(name.lower(), value) for name, value in example["records"][0].items()
+    }
+    return json.dumps({"records": [record]})
+
+
+def test_unavailable_services_and_health(platform: PlatformSettings) -> None:
+    """A console whose APIs are all unreachable still renders, with readable states."""
+    with TestClient(create_app(console_settings(platform))) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert set(ready.json()["checks"].values()) == {"unavailable"}
+        # The token cannot be checked while the catalog is down: the session starts anyway and
+        # every page says which service is unavailable.
+        signed_in = client.post("/login/dev", data={"org": "acme"}, follow_redirects=False)
+        assert signed_in.status_code == 303
+        for path in ("/datasets", "/recipes", "/models", "/services", "/scoring", "/schedules"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert "service unavailable" in page.text, path
+        detail = client.get("/datasets/8d3f6f8e-0000-4000-8000-000000000000")
+        assert detail.status_code == 503
+        assert "cannot be reached" in detail.text
+        missing = client.get("/no-such-page")
+        assert missing.status_code == 404
+        assert "no such page" in missing.text

@@ -90,9 +90,9 @@ def _problem_of(service: str, response: httpx.Response) -> Problem:
         ],
         service=service,
     )
-    if response.status_code == 404 and problem.code is None:
-        # Starlette's plain 404 (no problem code from our kit): the route itself is missing, so
-        # this deployment does not offer that API (yet).
+    if response.status_code == 404 and (problem.code is None or not body.get("detail")):
+        # A 404 without detail is the router's (a missing resource always names itself): the
+        # route does not exist, so this deployment does not offer that API (yet).
         problem.code = "not_deployed"
         problem.detail = f"the {service} service does not offer this API in this deployment"
     return problem

@@ -6,6 +6,9 @@ says so with the API's own problem instead of failing.
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -121,20 +124,142 @@ def publish(
     api: Api = Depends(api_for),
 ) -> Response:
     """Publish a succeeded training run as a service in one click (named after its model)."""
-    name = (model_name or "service").strip() or "service"
-    body: dict[str, Any] = {"name": f"{name}-{run_id[:8]}", "training_run_id": run_id}
-    service, problem = attempt(lambda: api.post("serving", f"{SERVING}/services", body))
-    if problem is not None or not isinstance(service, dict):
-        return render(
-            request, "error.html", status_code=problem.status if problem else 502, problem=problem
+    base = re.sub(r"[^a-z0-9-]+", "-", (model_name or "service").lower()).strip("-") or "service"
+    body = {"name": f"{base[:40]}-{run_id[:8]}", "source": {"training_run_id": run_id}}
+    # The same click twice publishes once (the serving API honours Idempotency-Key).
+    service = api.post(
+        "serving",
+        f"{SERVING}/services",
+        body,
+        headers={"Idempotency-Key": f"console-publish-{run_id}"},
+    )
+    return RedirectResponse(f"/services/{service['name']}", status_code=303)
+
+
+def _service_page(
+    request: Request,
+    api: Api,
+    name: str,
+    *,
+    new_key: dict[str, Any] | None = None,
+    prediction: str | None = None,
+    records: str = "",
+    problem: Problem | None = None,
+    status_code: int = 200,
+) -> Response:
+    service = api.get("serving", f"{SERVING}/services/{name}")
+    revisions, revisions_problem = attempt(
+        lambda: api.get("serving", f"{SERVING}/services/{name}/revisions")
+    )
+    keys, keys_problem = attempt(lambda: api.get("serving", f"{SERVING}/services/{name}/keys"))
+    revision_items = _items(revisions)
+    if not records and revision_items:
+        records = _example_records(revision_items[0])
+    return render(
+        request,
+        "service.html",
+        status_code=status_code,
+        section="services",
+        service=service,
+        revisions=revision_items,
+        revisions_problem=revisions_problem,
+        keys=_items(keys),
+        keys_problem=keys_problem,
+        new_key=new_key,
+        prediction=prediction,
+        records=records,
+        problem=problem,
+    )
+
+
+def _items(answer: Any) -> list[Any]:
+    """The items of a list answer, paged (``{items, next}``) or plain."""
+    if isinstance(answer, list):
+        return answer
+    items = (answer or {}).get("items", [])
+    return items if isinstance(items, list) else []
+
+
+def _example_records(revision: dict[str, Any]) -> str:
+    """A one-record request body naming the revision's inputs, for the try-it form."""
+    placeholders: dict[str, Any] = {
+        "number": 0.0,
+        "integer": 0,
+        "boolean": False,
+        "date": date.today().isoformat(),
+        "date-time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    example = {
+        str(item.get("name")): placeholders.get(str(item.get("type", "")), "")
+        for item in revision.get("inputs", [])
+    }
+    return json.dumps({"records": [example]}, indent=2)
+
+
+@router.get("/services/{name}")
+def service_detail(request: Request, name: str, api: Api = Depends(api_for)) -> Response:
+    return _service_page(request, api, name)
+
+
+@router.get("/services/{name}/metrics")
+def service_metrics(request: Request, name: str, api: Api = Depends(api_for)) -> Response:
+    metrics, problem = attempt(lambda: api.get("serving", f"{SERVING}/services/{name}/metrics"))
+    return render(request, "_service_metrics.html", name=name, metrics=metrics, problem=problem)
+
+
+@router.post("/services/{name}/predict")
+def try_predict(
+    request: Request, name: str, records: str = Form(""), api: Api = Depends(api_for)
+) -> Response:
+    try:
+        body = json.loads(records)
+    except ValueError as error:
+        problem = Problem(400, "Bad Request", f"the request is not valid JSON: {error}")
+        return _service_page(request, api, name, records=records, problem=problem, status_code=400)
+    try:
+        response = api.request("serving", "POST", f"{SERVING}/services/{name}/predict", json=body)
+    except ApiError as error:
+        if error.problem.status == 401:
+            raise
+        return _service_page(
+            request,
+            api,
+            name,
+            records=records,
+            problem=error.problem,
+            status_code=error.problem.status,
         )
-    return RedirectResponse(f"/services/{service['id']}", status_code=303)
+    prediction = json.dumps(response.json(), indent=2)
+    return _service_page(request, api, name, prediction=prediction, records=records)
 
 
-@router.get("/services/{service_id}")
-def service_detail(request: Request, service_id: str, api: Api = Depends(api_for)) -> Response:
-    service = api.get("serving", f"{SERVING}/services/{service_id}")
-    return render(request, "service.html", section="services", service=service)
+@router.post("/services/{name}/keys")
+def create_key(
+    request: Request, name: str, key_name: str = Form(""), api: Api = Depends(api_for)
+) -> Response:
+    created = api.post("serving", f"{SERVING}/services/{name}/keys", {"name": key_name.strip()})
+    # The secret is shown once, in this answer, and never stored by the console.
+    response = _service_page(request, api, name, new_key=created)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/services/{name}/keys/{key_id}/revoke")
+def revoke_key(name: str, key_id: str, api: Api = Depends(api_for)) -> Response:
+    api.request("serving", "DELETE", f"{SERVING}/services/{name}/keys/{key_id}")
+    return RedirectResponse(f"/services/{name}", status_code=303)
+
+
+@router.post("/services/{name}/promote")
+def promote(name: str, revision: int = Form(...), api: Api = Depends(api_for)) -> Response:
+    api.post("serving", f"{SERVING}/services/{name}/promote", {"revision": revision})
+    return RedirectResponse(f"/services/{name}", status_code=303)
+
+
+@router.post("/services/{name}/rollback")
+def rollback(name: str, api: Api = Depends(api_for)) -> Response:
+    api.post("serving", f"{SERVING}/services/{name}/rollback")
+    return RedirectResponse(f"/services/{name}", status_code=303)
 
 
 def _schedules_page(
