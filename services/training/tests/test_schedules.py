@@ -120,6 +120,13 @@ def test_schedule_crud_validation_etags_and_tenancy(
     assert stack.training.delete(one, headers=headers).status_code == 204
     assert stack.training.get(one, headers=headers).status_code == 404
 
+    # Deleting the model disables its schedules (kept for their history).
+    kept = _create(stack, headers, model_id=model["id"], cron="0 * * * *")
+    deleted = stack.training.delete(f"/training/v1/models/{model['id']}", headers=headers)
+    assert deleted.status_code == 204
+    after = stack.training.get(f"{url}/{kept['id']}", headers=headers).json()
+    assert (after["enabled"], after["next_fire_at"]) == (False, None)
+
 
 def test_the_ticker_fires_a_missed_tick_once_claims_atomically_and_skips_while_a_run_is_open(
     stack_without_workers: Stack, auth: Auth

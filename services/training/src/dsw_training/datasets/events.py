@@ -40,7 +40,7 @@ def apply_catalog_event(session: Session, event: CloudEvent) -> None:
         activity.batches_succeeded = (activity.batches_succeeded or 0) + 1
         activity.last_batch_id = batch.batch_id
         if event.type == "dsw.catalog.batch.succeeded":
-            mark_new_data(session, dataset_id, batch.batch_id)
+            mark_new_data(session, dataset_id, batch.batch_id, event.time)
     activity.last_event_id = event.id
     activity.updated = utcnow()
 

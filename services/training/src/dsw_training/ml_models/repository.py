@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import Select, String, cast, select
 from sqlalchemy.orm import Session
 
-from dsw_training.models import TrainingModel, TrainingRun
+from dsw_training.models import TrainingModel, TrainingRun, TrainingSchedule
 
 ACTIVE_RUN_STATES = ("queued", "running")
 
@@ -64,4 +64,11 @@ def latest_succeeded_run(session: Session, model_id: uuid.UUID) -> TrainingRun |
         )
         .order_by(TrainingRun.finished_at.desc(), TrainingRun.id.desc())
         .limit(1)
+    )
+
+
+def schedules_of(session: Session, model_id: uuid.UUID) -> list[TrainingSchedule]:
+    """The model's schedules."""
+    return list(
+        session.scalars(select(TrainingSchedule).where(TrainingSchedule.model_id == model_id))
     )

@@ -152,6 +152,10 @@ def delete_model(work: UnitOfWork, model: TrainingModel, *, cancel_runs: bool) -
         )
     for run in active:
         runs_service.cancel_run(work, run)
+    # Its schedules stop with it (kept, disabled, so that their history stays readable).
+    for schedule in repository.schedules_of(work.session, model.id):
+        schedule.enabled = False
+        schedule.next_fire_at = schedule.pending_data_at = None
     model.deleted_at = utcnow()
     work.session.flush()
     _announce(work, model, "deleted")

@@ -138,8 +138,9 @@ def delete_schedule(work: UnitOfWork, schedule: TrainingSchedule) -> None:
     work.session.flush()
 
 
-def mark_new_data(session: Session, dataset_id: str, batch_id: str) -> int:
-    """New data in ``dataset_id``: flag the "on new data" schedules of models training on it.
+def mark_new_data(session: Session, dataset_id: str, batch_id: str, landed: datetime) -> int:
+    """New data in ``dataset_id`` at ``landed``: flag the "on new data" schedules of models
+    training on it that existed by then (a batch older than the schedule is not new to it).
 
     Only a flag (the ticker starts the run, outside the consumer's poll loop); batches arriving
     before that run starts share it. Returns the number of schedules flagged.
@@ -152,6 +153,7 @@ def mark_new_data(session: Session, dataset_id: str, batch_id: str) -> int:
             TrainingModel.deleted_at.is_(None),
             TrainingSchedule.on_new_data.is_(True),
             TrainingSchedule.enabled.is_(True),
+            TrainingSchedule.created <= landed,
         )
     ).all()
     for schedule in schedules:
