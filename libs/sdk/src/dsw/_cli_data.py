@@ -15,11 +15,13 @@ from dsw._output import (
     dataset_id,
     details,
     friendly,
+    is_id,
     parse_params,
     print_json,
     show,
     table,
 )
+from dsw.client import Client
 
 schemas = typer.Typer(help="XDM schemas of the catalog.", no_args_is_help=True)
 datasets = typer.Typer(
@@ -210,16 +212,27 @@ def recipes_list(as_json: bool = JSON_OPTION) -> None:
 
 @recipes.command("show")
 @friendly
-def recipes_show(recipe_id: str, as_json: bool = JSON_OPTION) -> None:
+def recipes_show(
+    recipe_id: str = typer.Argument(..., help="Recipe id or name"), as_json: bool = JSON_OPTION
+) -> None:
     """A recipe and its versions."""
     api = client()
-    recipe = api.recipes.get(recipe_id)
-    versions = list(api.recipes.versions(recipe_id))
+    recipe = api.recipes.get(_recipe_id(api, recipe_id))
+    versions = list(api.recipes.versions(recipe.id))
     if as_json:
         print_json({**recipe, "versions": versions})
         return
     details(recipe, (*RECIPE_COLUMNS, "description"))
     table(versions, VERSION_COLUMNS, title="versions")
+
+
+def _recipe_id(api: Client, reference: str) -> str:
+    if is_id(reference):
+        return reference
+    found = next(iter(api.recipes.list(name=reference)), None)
+    if found is None:
+        raise ValueError(f"no recipe named {reference!r}")
+    return found.id
 
 
 @recipes.command("import")
