@@ -108,8 +108,8 @@ class Console:
 
     client: TestClient
     catalog: TestClient
-    recipes: TestClient
-    training: TestClient
+    recipes: TestClient  # the catalog again in ``catalog_console``
+    training: TestClient  # likewise
     settings: ConsoleSettings
 
     def sign_in(self, token: str) -> None:
@@ -147,6 +147,14 @@ def console(
     }
     with TestClient(create_app(settings, transports=transports)) as client:
         yield Console(client, catalog, recipes, training, settings)
+
+
+@pytest.fixture
+def catalog_console(platform: PlatformSettings, catalog: TestClient) -> Iterator[Console]:
+    """The console with only the real catalog behind it (dataset pages need nothing else)."""
+    settings = console_settings(platform)
+    with TestClient(create_app(settings, transports={"catalog": catalog._transport})) as client:
+        yield Console(client, catalog, catalog, catalog, settings)
 
 
 @pytest.fixture

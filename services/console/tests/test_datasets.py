@@ -42,8 +42,9 @@ def _upload(console: Console, dataset_id: str, content: bytes, name: str = "reta
 
 
 def test_pages_need_a_session_and_dev_login_sets_strict_http_only_cookies(
-    console: Console,
+    catalog_console: Console,
 ) -> None:
+    console = catalog_console
     client = console.client
     redirected = client.get("/datasets", follow_redirects=False)
     assert redirected.status_code == 303
@@ -68,8 +69,9 @@ def test_pages_need_a_session_and_dev_login_sets_strict_http_only_cookies(
 
 
 def test_a_pasted_token_is_checked_by_the_apis(
-    console: Console, issue_token: Callable[..., str]
+    catalog_console: Console, issue_token: Callable[..., str]
 ) -> None:
+    console = catalog_console
     refused = console.client.post("/login", data={"token": "not-a-token"})
     assert refused.status_code == 400
     assert "Not a token" in refused.text
@@ -84,8 +86,9 @@ def test_a_pasted_token_is_checked_by_the_apis(
 
 
 def test_upload_shows_statistics_histograms_schema_and_error_reports(
-    console: Console, issue_token: Callable[..., str]
+    catalog_console: Console, issue_token: Callable[..., str]
 ) -> None:
+    console = catalog_console
     console.sign_in(issue_token())
     dataset_id = _create_retail_dataset(console, allow_partial=True)
     # Two bad rows: a store type outside the enum and a negative sale.
@@ -117,8 +120,9 @@ def test_upload_shows_statistics_histograms_schema_and_error_reports(
 
 
 def test_upload_and_form_problems_are_readable(
-    console: Console, issue_token: Callable[..., str]
+    catalog_console: Console, issue_token: Callable[..., str]
 ) -> None:
+    console = catalog_console
     console.sign_in(issue_token())
     dataset_id = _create_retail_dataset(console)
     empty = console.client.post(
@@ -140,8 +144,9 @@ def test_upload_and_form_problems_are_readable(
 
 
 def test_another_tenants_dataset_is_not_found_and_sandboxes_switch(
-    console: Console, issue_token: Callable[..., str]
+    catalog_console: Console, issue_token: Callable[..., str]
 ) -> None:
+    console = catalog_console
     console.sign_in(issue_token(org_id="org-a", sandboxes=("prod", "dev")))
     dataset_id = _create_retail_dataset(console)
     console.client.cookies.clear()
