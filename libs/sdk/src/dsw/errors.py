@@ -61,7 +61,8 @@ class ApiError(Exception):
     @property
     def message(self) -> str:
         """One line for people: status, title, detail and the field errors."""
-        text = f"{self.status} {self.title}"
+        # Status 0: no answer at all (the service was unreachable).
+        text = f"{self.status} {self.title}" if self.status else self.title
         if self.detail and self.detail != self.title:
             text += f": {self.detail}"
         if self.errors:
