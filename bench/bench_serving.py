@@ -318,6 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--fixed-seconds", type=int, default=60, help="fixed-rate run length")
     parser.add_argument("--no-fixed", action="store_true", help="skip the fixed-rate promotion run")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="only (a) and (b): no MLflow")
     args = parser.parse_args(argv)
     wrk = ensure_wrk()
     mlflow_bin = ensure_mlflow_venv()
@@ -406,6 +407,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         processes.append(bare)
         _wait_http(url["bare"], bare, "/docs")
+        if args.profile:
+            script = lua_script(work / "a.lua", {"records": [RECORD]}, {"x-api-key": key})
+            target = f"{url['serving']}/serving/v1/services/bench/predict"
+            measure(wrk, "(a) serving predict", target, script, args.seconds)
+            script = lua_script(work / "b.lua", {"records": [RECORD]}, {})
+            measure(wrk, "(b) bare", f"{url['bare']}/predict", script, args.seconds)
+            return {}
         mlflow_env = env | {"PATH": f"{mlflow_bin}:{env.get('PATH', '')}"}
         served = Process(
             "mlflow",

@@ -21,6 +21,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from dsw_kit.app import ServiceRuntime
 from dsw_kit.auth import Authenticator, Principal
@@ -308,6 +309,23 @@ def _render_predict(live: LiveService, outcome: Outcome, request_id: str) -> dic
 )
 async def predict(name: str, request: Request) -> Response:
     return await _serve(request, name, rows_of, _render_predict)
+
+
+async def _raw_predict(request: Request) -> Response:
+    return await _serve(request, request.path_params["name"], rows_of, _render_predict)
+
+
+# The same endpoint as a plain Starlette route, matched first: it skips FastAPI's dependency
+# and parameter solving on the hottest path (the route above stays for the OpenAPI document).
+router.routes.insert(
+    0,
+    Route(
+        "/serving/v1/services/{name}/predict",
+        _raw_predict,
+        methods=["POST"],
+        include_in_schema=False,
+    ),
+)
 
 
 # -- MLflow scoring server compatibility ----------------------------------------------------------
