@@ -1,8 +1,7 @@
 """The console in-process beside the real catalog, recipes and training services.
 
 The console reaches the other apps through their in-process transports, so every page is built from
-real API answers (real broker, real databases, real MLflow). Scoring points at a port nothing
-listens on: its pages must show the "service unavailable" state.
+real API answers (real broker, real databases, real MLflow). All five APIs are real.
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ from dsw_kit.testing.plugin import (
 )
 from dsw_recipes.app import create_app as create_recipes_app
 from dsw_recipes.settings import RecipesSettings
+from dsw_scoring.app import create_app as create_scoring_app
+from dsw_scoring.settings import ScoringSettings
 from dsw_serving.app import create_app as create_serving_app
 from dsw_serving.settings import ServingSettings
 from dsw_training.app import create_app as create_training_app
@@ -102,6 +103,23 @@ def serving(
             yield client
 
 
+@pytest.fixture
+def scoring(
+    platform: PlatformSettings, tmp_path: Path, catalog: TestClient, training: TestClient
+) -> Iterator[TestClient]:
+    for url in _database("scoring", tmp_path):
+        settings = ScoringSettings(
+            database_url=url,
+            platform=platform,
+            run_poll_seconds=0.2,
+            cancel_poll_seconds=0.2,
+            register_poll_seconds=0.2,
+        )
+        transports = {"catalog": catalog._transport, "training": training._transport}
+        with TestClient(create_scoring_app(settings, transports=transports)) as client:
+            yield client
+
+
 @dataclass
 class Console:
     """The console's test client and the APIs behind it."""
@@ -137,6 +155,7 @@ def console(
     recipes: TestClient,
     training: TestClient,
     serving: TestClient,
+    scoring: TestClient,
 ) -> Iterator[Console]:
     settings = console_settings(platform)
     transports = {
@@ -144,6 +163,7 @@ def console(
         "recipes": recipes._transport,
         "training": training._transport,
         "serving": serving._transport,
+        "scoring": scoring._transport,
     }
     with TestClient(create_app(settings, transports=transports)) as client:
         yield Console(client, catalog, recipes, training, settings)

@@ -152,6 +152,29 @@ def test_model_from_the_generated_form_trains_and_compares(
     assert key.headers["cache-control"] == "no-store"
     assert "/services/" in console.client.get("/services").text
 
+    # Score the training dataset with the first run; the predictions become a new dataset.
+    form = console.client.get(f"/scoring/new?run_id={run_paths[0].rsplit('/', 1)[1]}").text
+    assert f'value="{run_paths[0].rsplit("/", 1)[1]}"' in form
+    started = console.client.post(
+        "/scoring",
+        data={
+            "run_id": run_paths[0].rsplit("/", 1)[1],
+            "input_dataset_id": dataset_id,
+            "output_name": "retail-scores",
+        },
+        follow_redirects=False,
+    )
+    assert started.status_code == 303, started.text
+    scoring_path = started.headers["location"]
+
+    def scoring_finished() -> str | None:
+        page = console.client.get(scoring_path).text
+        return page if "state-succeeded" in page or "state-failed" in page else None
+
+    scored = wait_for(scoring_finished, "the scoring run")
+    assert "state-succeeded" in scored, scored
+    assert scoring_path in console.client.get("/scoring").text
+
 
 def _retail_records(example: dict[str, Any]) -> str:
     """The prefilled example's fields, filled from one retail row (names matched ignoring case)."""
