@@ -45,7 +45,7 @@ def test_recipe_detail_shows_the_hyperparameter_spec(
     page = console.client.get(f"/recipes/{recipe_id}").text
     assert "Hyperparameters of version 1.0.0" in page
     assert "<code>num_leaves</code>" in page
-    assert "2.0 to 4096.0" in page  # the range from the JSON Schema
+    assert "2 to 4096" in page  # the range from the JSON Schema
     form = console.client.get(first_link(page, "/models/new")).text
     # One labelled control per hyperparameter, prefilled with the default.
     assert '<label for="hp-num_leaves">num_leaves</label>' in form

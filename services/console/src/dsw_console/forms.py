@@ -74,7 +74,9 @@ def _kind(spec: Mapping[str, Any]) -> str:
 
 def _bound(spec: Mapping[str, Any], inclusive: str, exclusive: str) -> float | None:
     value = spec.get(inclusive, spec.get(exclusive))
-    return float(value) if isinstance(value, (int, float)) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value  # an int stays an int, so that hints read "1 to 52", not "1.0 to 52.0"
 
 
 def fields_of(
