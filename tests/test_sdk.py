@@ -224,6 +224,9 @@ def test_ingest_read_statistics_and_preview(platform: Platform, trained: Trained
         found = client.datasets.find("retail-again")
         assert found is not None
         assert found.id == again.id
+        retail = client.datasets.find("retail")  # exactly that name, not "retail-again"
+        assert retail is not None
+        assert retail.id == trained.dataset.id
         assert client.datasets.get(again.id)["row_count"] == 5175
         assert client.datasets.find("nothing-of-the-kind") is None
 

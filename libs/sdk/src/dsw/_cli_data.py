@@ -229,7 +229,9 @@ def recipes_show(
 def _recipe_id(api: Client, reference: str) -> str:
     if is_id(reference):
         return reference
-    found = next(iter(api.recipes.list(name=reference)), None)
+    found = next(
+        (item for item in api.recipes.list(name=reference) if item.name == reference), None
+    )
     if found is None:
         raise ValueError(f"no recipe named {reference!r}")
     return found.id

@@ -238,8 +238,8 @@ class Datasets(_Group):
         return self._pages(Dataset, self.path, filters)
 
     def find(self, name: str) -> Dataset | None:
-        """The dataset with this name, if any."""
-        return next(iter(self.list(name=name)), None)
+        """The dataset with exactly this name, if any (the list filter also matches prefixes)."""
+        return next((item for item in self.list(name=name) if item.name == name), None)
 
     def update(self, dataset_id: str, *, if_match: str | None = None, **fields: Any) -> Dataset:
         """Change fields; with ``if_match`` (an ETag) only if nobody changed it meanwhile."""
@@ -433,8 +433,8 @@ class Models(_Group):
         return self._pages(Model, self.path, filters)
 
     def find(self, name: str) -> Model | None:
-        """The model with this name, if any."""
-        return next(iter(self.list(name=name)), None)
+        """The model with exactly this name, if any (the list filter also matches prefixes)."""
+        return next((item for item in self.list(name=name) if item.name == name), None)
 
     def update(self, model_id: str, *, if_match: str | None = None, **fields: Any) -> Model:
         """Change fields (hyperparameters, dataset, window, tags...)."""

@@ -65,28 +65,33 @@ def retail_csv() -> Path:
     return Path(str(resources.files("dsw") / "data" / "retail-training.csv"))
 
 
-def demo_records(count: int) -> list[dict[str, Any]]:
-    """The first ``count`` rows of the sample as predict records (``weeklySales`` = actual)."""
-    records: list[dict[str, Any]] = []
+def demo_records(count: int, *, last_week: bool = False) -> list[dict[str, Any]]:
+    """``count`` rows of the sample as predict records (``weeklySales`` = actual).
+
+    The first rows, or with ``last_week`` those of the sample's last week.
+    """
     with retail_csv().open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if len(records) == count:
-                break
-            records.append(
-                {
-                    "date": datetime.strptime(row["date"], "%m/%d/%y").date().isoformat(),
-                    "store": int(row["store"]),
-                    "storeType": row["storeType"],
-                    "storeSize": int(row["storeSize"]),
-                    "temperature": float(row["temperature"]),
-                    "regionalFuelPrice": float(row["regionalFuelPrice"]),
-                    "markdown": float(row["markDown"] or 0),
-                    "cpi": float(row["cpi"]),
-                    "unemployment": float(row["unemployment"]),
-                    "isHoliday": row["isHoliday"].lower() in ("true", "1"),
-                    "weeklySales": float(row["weeklySales"]),
-                }
-            )
+        rows = list(csv.DictReader(handle))
+    if last_week:
+        newest = max(datetime.strptime(row["date"], "%m/%d/%y") for row in rows)
+        rows = [row for row in rows if datetime.strptime(row["date"], "%m/%d/%y") == newest]
+    records: list[dict[str, Any]] = []
+    for row in rows[:count]:
+        records.append(
+            {
+                "date": datetime.strptime(row["date"], "%m/%d/%y").date().isoformat(),
+                "store": int(row["store"]),
+                "storeType": row["storeType"],
+                "storeSize": int(row["storeSize"]),
+                "temperature": float(row["temperature"]),
+                "regionalFuelPrice": float(row["regionalFuelPrice"]),
+                "markdown": float(row["markDown"] or 0),
+                "cpi": float(row["cpi"]),
+                "unemployment": float(row["unemployment"]),
+                "isHoliday": row["isHoliday"].lower() in ("true", "1"),
+                "weeklySales": float(row["weeklySales"]),
+            }
+        )
     return records
 
 
@@ -227,7 +232,7 @@ def _publish(client: Client, best: Run, say: Console) -> Service:
 
 def _predict(client: Client, service: Service, say: Console) -> list[float]:
     say.rule("6. A prediction from the live service")
-    records = demo_records(3)
+    records = demo_records(3, last_week=True)
     inputs = [{k: v for k, v in record.items() if k != "weeklySales"} for record in records]
     answer = client.services.predict(service.name, inputs)
     predictions = [float(value) for value in answer["predictions"]]
@@ -277,7 +282,7 @@ def _summary(client: Client, result: DemoResult, say: Console) -> None:
     say.print(view)
     if result.service is not None:
         url = client.config.urls["serving"] + f"/serving/v1/services/{result.service.name}/predict"
-        record = {k: v for k, v in demo_records(1)[0].items() if k != "weeklySales"}
+        record = {k: v for k, v in demo_records(1, last_week=True)[0].items() if k != "weeklySales"}
         say.print(f"service URL: {url}", soft_wrap=True)
         say.print("call it:", soft_wrap=True)
         say.print(
