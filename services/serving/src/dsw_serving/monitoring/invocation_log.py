@@ -11,7 +11,6 @@ import logging
 import queue
 import random
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -74,27 +73,22 @@ class InvocationLog:
             self._producer.close(timeout=2)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            batch = self._next_batch()
-            if batch:
-                self._send(batch)
+        # Wakes every flush interval and takes the whole queue at once: a thread that woke per
+        # record would contend for the GIL with the event loop on every request.
+        while not self._stop.wait(self.settings.invocation_flush_seconds):
+            self._drain()
+        self._drain()
 
-    def _next_batch(self) -> list[dict[str, Any]]:
-        try:
-            first = self.queue.get(timeout=0.5)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.settings.invocation_flush_seconds
-        while len(batch) < self.settings.invocation_batch_size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+    def _drain(self) -> None:
+        items: list[dict[str, Any]] = []
+        while True:
             try:
-                batch.append(self.queue.get(timeout=remaining))
+                items.append(self.queue.get_nowait())
             except queue.Empty:
                 break
-        return batch
+        size = self.settings.invocation_batch_size
+        for start in range(0, len(items), size):
+            self._send(items[start : start + size])
 
     def _send(self, batch: list[dict[str, Any]]) -> None:
         # Grouped by tenant: one message belongs to one tenant (its CloudEvent names it).

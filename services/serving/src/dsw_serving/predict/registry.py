@@ -297,14 +297,22 @@ class Registry:
         return self.models.get(ref.model_uri)
 
 
+_CREATE_LOCK = threading.Lock()
+
+
 def registry_of(runtime: ServiceRuntime) -> Registry:
     """This process's registry, started on first use (the API's first request, or a route)."""
     registry: Registry | None = getattr(runtime, "registry", None)
-    if registry is None:
+    if registry is not None:
+        return registry
+    with _CREATE_LOCK:
+        existing: Registry | None = getattr(runtime, "registry", None)
+        if existing is not None:
+            return existing
         assert isinstance(runtime.settings, ServingSettings)
         registry = Registry(runtime.database, runtime.settings)
         runtime.registry = registry  # type: ignore[attr-defined]
         registry.start()
         # Stopped with the service's other background components when the app shuts down.
         runtime.background.append(registry)
-    return registry
+        return registry
