@@ -66,7 +66,9 @@ def test_publish_and_predict_by_key_and_token_in_every_format(world: World) -> N
     assert again.status_code == 409
     key = _key(world, "sales")
     listed = world.serving.get(f"{SERVICES}/sales/keys", headers=world.headers()).json()
-    assert len(listed) == 1 and "key" not in listed[0] and key.startswith(listed[0]["prefix"])
+    assert len(listed) == 1
+    assert "key" not in listed[0]
+    assert key.startswith(listed[0]["prefix"])
 
     records = _records(5)
     answer = world.serving.post(
@@ -74,7 +76,8 @@ def test_publish_and_predict_by_key_and_token_in_every_format(world: World) -> N
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["revision"] == 1 and body["service"] == "sales"
+    assert body["revision"] == 1
+    assert body["service"] == "sales"
     assert body["request_id"] == answer.headers["x-request-id"]
     # The same numbers as the model's own fast path on the same rows.
     fast_path = load_model(
@@ -129,7 +132,8 @@ def test_publish_and_predict_by_key_and_token_in_every_format(world: World) -> N
     )
     assert infer.status_code == 200, infer.text
     outputs = infer.json()["outputs"]
-    assert outputs[0]["name"] == "predictions" and outputs[0]["data"] == body["predictions"]
+    assert outputs[0]["name"] == "predictions"
+    assert outputs[0]["data"] == body["predictions"]
 
 
 def test_bad_input_is_refused_naming_the_field(world: World) -> None:
@@ -178,7 +182,8 @@ def test_bad_input_is_refused_naming_the_field(world: World) -> None:
     # A revoked key is refused from then on.
     key_id = world.serving.get(f"{SERVICES}/checked/keys", headers=world.headers()).json()[0]["id"]
     revoked = world.serving.delete(f"{SERVICES}/checked/keys/{key_id}", headers=world.headers())
-    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
     assert (
         world.serving.post(url, json={"records": [record]}, headers={"x-api-key": key}).status_code
         == 401
@@ -199,7 +204,8 @@ def test_canary_split_shadow_promote_and_rollback(world: World) -> None:
     )
     assert service["training_model_id"] == world.model_id
     second = world.serving.post(f"{SERVICES}/traffic/revisions", json={}, headers=world.headers())
-    assert second.status_code == 201 and second.json()["number"] == 2
+    assert second.status_code == 201
+    assert second.json()["number"] == 2
     key = _key(world, "traffic")
     record = {"records": _records(1)}
     etag = world.serving.get(f"{SERVICES}/traffic", headers=world.headers()).headers["etag"]
@@ -214,7 +220,8 @@ def test_canary_split_shadow_promote_and_rollback(world: World) -> None:
     assert routed.status_code == 200, routed.text
     wait_for(lambda: _revisions_live(world, "traffic", ["1", "2"]), "the canary to be live")
     answered = [_predict(world, "traffic", key, record)["revision"] for _ in range(100)]
-    assert answered.count(2) == 25 and answered.count(1) == 75
+    assert answered.count(2) == 25
+    assert answered.count(1) == 75
 
     shadow = {"mode": "shadow", "revision": 1, "secondary_revision": 2}
     assert (
@@ -248,10 +255,12 @@ def test_canary_split_shadow_promote_and_rollback(world: World) -> None:
     promoted = world.serving.post(
         f"{SERVICES}/traffic/promote", json={"revision": 2}, headers=world.headers()
     )
-    assert promoted.status_code == 200 and promoted.json()["traffic"]["previous_revision"] == 1
+    assert promoted.status_code == 200
+    assert promoted.json()["traffic"]["previous_revision"] == 1
     wait_for(lambda: _predict(world, "traffic", key, record)["revision"] == 2, "promotion")
     rolled = world.serving.post(f"{SERVICES}/traffic/rollback", headers=world.headers())
-    assert rolled.status_code == 200 and rolled.json()["traffic"]["revision"] == 1
+    assert rolled.status_code == 200
+    assert rolled.json()["traffic"]["revision"] == 1
     wait_for(lambda: _predict(world, "traffic", key, record)["revision"] == 1, "rollback")
     missing = world.serving.post(
         f"{SERVICES}/traffic/promote", json={"revision": 9}, headers=world.headers()
@@ -281,7 +290,8 @@ def test_a_better_training_run_is_promoted_automatically(world: World) -> None:
     pinned = world.serving.patch(
         f"{SERVICES}/auto-pinned", json={"pinned": True}, headers=world.headers()
     )
-    assert pinned.status_code == 200 and pinned.json()["pinned"] is True
+    assert pinned.status_code == 200
+    assert pinned.json()["pinned"] is True
 
     run = train(
         world.training, world.headers(), world.model_id, {"n_estimators": 40, "num_leaves": 15}
@@ -296,9 +306,12 @@ def test_a_better_training_run_is_promoted_automatically(world: World) -> None:
     lower = wait_for(lambda: decided("auto-min"), "a decision for auto-min")
     higher = wait_for(lambda: decided("auto-max"), "a decision for auto-max")
     skipped = wait_for(lambda: decided("auto-pinned"), "a decision for auto-pinned")
-    assert lower["training_run_id"] == run["id"] and lower["revision"] == 2
-    assert math.isclose(lower["candidate_value"], new) and math.isclose(lower["live_value"], old)
-    assert skipped["action"] == "skipped" and "pinned" in skipped["reason"]
+    assert lower["training_run_id"] == run["id"]
+    assert lower["revision"] == 2
+    assert math.isclose(lower["candidate_value"], new)
+    assert math.isclose(lower["live_value"], old)
+    assert skipped["action"] == "skipped"
+    assert "pinned" in skipped["reason"]
     min_service = world.serving.get(f"{SERVICES}/auto-min", headers=world.headers()).json()
     max_service = world.serving.get(f"{SERVICES}/auto-max", headers=world.headers()).json()
     if new < old:
@@ -334,7 +347,8 @@ def test_feedback_gives_live_metrics_per_revision(world: World) -> None:
         },
         headers=world.headers(),
     )
-    assert sent.status_code == 200 and sent.json() == {"accepted": 12}
+    assert sent.status_code == 200
+    assert sent.json() == {"accepted": 12}
     windows = wait_for(
         lambda: [
             w
