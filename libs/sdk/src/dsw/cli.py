@@ -37,7 +37,7 @@ app.command("demo")(_cli_serve.demo)
 
 @app.command()
 def up(
-    timeout: float = typer.Option(90.0, help="Seconds to wait for every service to be ready"),
+    timeout: float = typer.Option(180.0, help="Seconds to wait for every service to be ready"),
     demo: bool = typer.Option(
         False, "--demo", help="Run the walkthrough once the platform is ready"
     ),
