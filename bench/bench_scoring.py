@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             body = {
                 "model": {"training_run_id": run["id"]},
                 "input_dataset_id": input_id,
-                "output": {"name": f"predictions-{rows}"},
+                "output": {"name": f"predictions-{rows}-{time.monotonic_ns()}"},
             }
             started = time.perf_counter()
             created = _call(scoring, "POST", "/scoring/v1/runs", 202, json=body)

@@ -133,6 +133,7 @@ def test_bad_input_is_refused_before_any_work(world: World) -> None:
             "prediction",
         ),
         ({"window": {"start": "2012-01-01T00:00:00Z", "field": "store"}}, "invalid_window", "date"),
+        ({"output": {"name": "retail"}}, "output_not_created", "already exists"),
     ]
     for override, code, words in cases:
         body = {

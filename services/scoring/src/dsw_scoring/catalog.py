@@ -110,9 +110,13 @@ def create_output_dataset(
             "tags": ["scoring"],
         },
     )
-    if dataset.status_code == 422:
-        detail = dataset.json().get("detail") or "the catalog refused the dataset"
-        raise _unprocessable(str(detail), "output_not_created", "/body/output/name")
+    if dataset.status_code in (409, 422):
+        # Do not leave the schema of a dataset that was never made behind.
+        _call(client, "DELETE", f"/catalog/v1/schemas/{schema.json()['id']}")
+        detail = str(dataset.json().get("detail") or "the catalog refused the dataset")
+        if dataset.status_code == 409:
+            detail += "; name another output, or give its output.dataset_id to append to it"
+        raise _unprocessable(detail, "output_not_created", "/body/output/name")
     raise_for_problem(dataset)
     mapping = {column: f"_{OUTPUT_NAMESPACE}.{column}" for column, _ in columns}
     return str(dataset.json()["id"]), mapping
