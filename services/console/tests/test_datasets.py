@@ -138,6 +138,15 @@ def test_upload_and_form_problems_are_readable(
     assert invalid.status_code == 422
     assert "Unprocessable Entity" in invalid.text
     assert "/body/name" in invalid.text
+    # Without script the upload form posts and the browser follows the redirect to the dataset.
+    plain = console.client.post(
+        f"/uploads/datasets/{dataset_id}",
+        files={"file": ("retail.csv", RETAIL_CSV.read_bytes()[:2000], "text/csv")},
+        data={"format": "csv", "formats": "no-equals-sign"},
+        follow_redirects=False,
+    )
+    assert plain.status_code == 422
+    assert "line 1: write field=format" in plain.text
     bad_schema = console.client.post("/schemas", data={"definition": "{nope"})
     assert bad_schema.status_code == 400
     assert "not valid JSON" in bad_schema.text

@@ -136,6 +136,12 @@ def test_model_from_the_generated_form_trains_and_compares(
     )
     assert published.status_code == 303, published.text
     service_path = published.headers["location"]
+    again = console.client.post(
+        "/services/publish",
+        data={"run_id": run_paths[0].rsplit("/", 1)[1], "model_name": "retail-forecast"},
+        follow_redirects=False,
+    )
+    assert again.headers["location"] == service_path  # a double click publishes once
     service_page = console.client.get(service_path).text
     assert "live" in service_page
     records = re.search(r'name="records"[^>]*>([^<]*)</textarea>', service_page)
