@@ -25,9 +25,9 @@ $(SYNCED): $(UV) $(PROJECT_FILES)
 ## install: create .venv from the lock file (every package editable)
 install: $(SYNCED)
 
-## run: start the embedded platform (broker, five services) until Ctrl-C
+## run: start the embedded platform (broker, five services, console), run the demo, keep it up until Ctrl-C
 run: install
-	$(BIN)/dsw up
+	$(BIN)/dsw up --demo
 
 ## browser: Debian's Chromium for the console's browser tests (installed once, needs root)
 CHROMIUM := /usr/bin/chromium

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings
 
 from dsw_kit.settings import AuthSettings, PlatformSettings
 
-SERVICES = ["catalog", "recipes", "training", "scoring", "serving"]
+SERVICES = ["catalog", "recipes", "training", "scoring", "serving", "console"]
 
 
 def rows(settings_class: type[BaseSettings], skip: set[str]) -> list[tuple[str, str, str]]:

@@ -27,6 +27,8 @@ SERVICES: dict[str, int] = {
     "scoring": 8104,
     "serving": 8105,
 }
+# The web console calls the five APIs; it has no database, so it is not migrated.
+CONSOLE_PORT = 8106
 DEV_ORG = "default"
 STATE_FILE = "stack.json"
 
@@ -37,6 +39,11 @@ def service_ports() -> dict[str, int]:
         name: int(os.environ.get(f"DSW_{name.upper()}_PORT", port))
         for name, port in SERVICES.items()
     }
+
+
+def console_url() -> str:
+    """Base URL of the web console, its port overridable with ``DSW_CONSOLE_PORT``."""
+    return f"http://127.0.0.1:{int(os.environ.get('DSW_CONSOLE_PORT', CONSOLE_PORT))}"
 
 
 def dev_token(settings: PlatformSettings, ttl_seconds: int = 30 * 24 * 3600) -> str:
@@ -109,6 +116,10 @@ class EmbeddedStack:
         self._migrate_all(env, logs)
         for name, port in service_ports().items():
             self.processes[name] = self._spawn(name, ["api", "--port", str(port)], env, logs)
+        console_port = console_url().rpartition(":")[2]
+        self.processes["console"] = self._spawn(
+            "console", ["api", "--port", console_port], env, logs
+        )
         self._write_state()
         self._wait_ready(started + timeout_seconds)
 
@@ -131,7 +142,7 @@ class EmbeddedStack:
         }
         # Services call each other (training -> catalog...): on ports moved with
         # DSW_<SERVICE>_PORT they must be told where the others are, unless set explicitly.
-        for caller in SERVICES:
+        for caller in [*SERVICES, "console"]:
             for callee, url in self.urls().items():
                 env.setdefault(f"DSW_{caller.upper()}_{callee.upper()}_URL", url)
         return env
@@ -163,12 +174,13 @@ class EmbeddedStack:
             "pid": os.getpid(),
             "broker": self.settings.kafka_bootstrap,
             "services": self.urls(),
+            "console": console_url(),
             "children": {name: process.pid for name, process in self.processes.items()},
         }
         (self.home / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     def _wait_ready(self, deadline: float) -> None:
-        pending = dict(self.urls())
+        pending = {**self.urls(), "console": console_url()}
         while pending:
             for name, url in list(pending.items()):
                 process = self.processes[name]

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dsw import _cli_data, _cli_ml, _cli_serve
-from dsw._stack import EmbeddedStack, dev_token, read_state, readiness
+from dsw._stack import EmbeddedStack, console_url, dev_token, read_state, readiness
 from dsw_kit.settings import PlatformSettings
 
 app = typer.Typer(
@@ -64,6 +64,7 @@ def up(
         markup=False,
     )
     console.print(f"  API docs: {catalog}/docs (likewise on every service)", soft_wrap=True)
+    console.print(f"  Web console: {console_url()} (dev login on the sign-in page)", soft_wrap=True)
     if demo and not _run_demo(stack):
         stack.stop()
         console.print("stopped.")
@@ -111,6 +112,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
         raise typer.Exit(1)
     services = state.get("services", {})
     assert isinstance(services, dict)
+    if "console" in state:
+        services = {**services, "console": state["console"]}
     results = {name: readiness(str(url)) for name, url in services.items()}
     if as_json:
         import json
