@@ -71,6 +71,17 @@ def _merge_history(
     return unique, all_sales[first]
 
 
+def _recent_history(
+    keys: np.ndarray, sales: np.ndarray, lag_weeks: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weeks any lag can still reach; older history is dead weight in the saved model."""
+    if len(keys) == 0:
+        return keys, sales
+    week = keys % _KEY_BASE
+    recent = week >= week.max() - (lag_weeks + max(_SEASONAL_LAGS))
+    return keys[recent], sales[recent]
+
+
 def _as_days(values: np.ndarray) -> np.ndarray:
     if np.issubdtype(values.dtype, np.datetime64):
         return values.astype("datetime64[us]").astype(np.int64) / 86_400_000_000
@@ -331,14 +342,14 @@ class RetailSalesRecipe(Recipe[RetailModel]):
         known = ~np.isnan(naive)
         # MASE scale: in-sample MAE of the naive forecast "sales of `horizon` weeks before".
         scale = float(np.mean(np.abs(history_sales[known] - naive[known]))) if known.any() else 0.0
-        keep_weeks = horizon + int(params["recent_lags"]) + max(_SEASONAL_LAGS)
-        last_week = history_keys % _KEY_BASE
-        recent = last_week >= last_week.max() - keep_weeks  # history older than any lag is dead
+        recent_keys, recent_sales = _recent_history(
+            history_keys, history_sales, horizon + int(params["recent_lags"])
+        )
         return RetailModel(
             booster=booster,
             feature_names=names,
-            history_keys=history_keys[recent],
-            history_sales=history_sales[recent],
+            history_keys=recent_keys,
+            history_sales=recent_sales,
             horizon=horizon,
             recent_lags=int(params["recent_lags"]),
             log_target=log_target,
@@ -355,7 +366,28 @@ class RetailSalesRecipe(Recipe[RetailModel]):
         """MAPE, MAE, RMSE and MASE of the held-out weeks."""
         predicted = self._predict_matrix(model, self.holdout_matrix(model, holdout))
         actual = holdout["weeklySales"].to_numpy(zero_copy_only=False).astype(np.float64)
-        return regression_metrics(actual, predicted, mase_scale=model.mase_scale)
+        metrics = regression_metrics(actual, predicted, mase_scale=model.mase_scale)
+        self._remember_actuals(model, holdout)
+        return metrics
+
+    def _remember_actuals(self, model: RetailModel, rows: pa.Table) -> None:
+        """Add the held-out weeks' actual sales to the model's history once they are evaluated.
+
+        A forecaster knows the sales up to today: without them, a published model asked about the
+        week after the data would find no recent lags and forecast from store attributes alone.
+        """
+        columns = self._columns(rows)
+        weeks = _week_index(_as_days(np.asarray(columns["date"])))
+        keys = _as_float(np.asarray(columns["store"])).astype(np.int64) * _KEY_BASE + weeks
+        merged_keys, merged_sales = _merge_history(
+            model.history_keys,
+            model.history_sales,
+            keys,
+            _as_float(np.asarray(columns["weeklySales"])),
+        )
+        model.history_keys, model.history_sales = _recent_history(
+            merged_keys, merged_sales, model.horizon + model.recent_lags
+        )
 
     def evaluate_baseline(
         self, train: pa.Table, holdout: pa.Table, params: Params, ctx: RunContext
