@@ -31,6 +31,7 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -110,11 +111,9 @@ def _wait_ready(client: httpx.Client, process: Process, timeout: float = 90.0) -
     while time.monotonic() < deadline:
         if process.process.poll() is not None:
             raise RuntimeError(f"{process.log.name} exited:\n{process.log.read_text()[-3000:]}")
-        try:
+        with contextlib.suppress(httpx.TransportError):  # not listening yet: ask again
             if client.get("/readyz").status_code == 200:
                 return
-        except httpx.TransportError:
-            pass
         time.sleep(0.2)
     raise TimeoutError(f"not ready:\n{process.log.read_text()[-3000:]}")
 

@@ -27,6 +27,7 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -141,11 +142,9 @@ def _wait_http(url: str, process: Process, path: str, timeout: float = 120.0) ->
     while time.monotonic() < deadline:
         if process.process.poll() is not None:
             raise RuntimeError(f"{process.name} exited:\n{process.log.read_text()[-3000:]}")
-        try:
+        with contextlib.suppress(httpx.TransportError):  # not listening yet: ask again
             if httpx.get(url + path, timeout=2).status_code < 500:
                 return
-        except httpx.TransportError:
-            pass
         time.sleep(0.3)
     raise TimeoutError(f"{process.name} not ready:\n{process.log.read_text()[-3000:]}")
 
