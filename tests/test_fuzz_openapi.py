@@ -88,3 +88,20 @@ def test_no_operation_errors_or_leaves_its_document(
             except Exception as failure:  # every operation is tried; all failures are reported
                 failures[operation.label] = str(failure)[:2000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+
+
+def test_a_nul_byte_in_a_filter_is_a_bad_request(
+    database_url: str, dsw_home: Path, tansu: TansuBroker, issue_token
+) -> None:
+    # Found by the fuzzer: PostgreSQL refuses NUL in text, which surfaced as a 500.
+    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=tansu.bootstrap, log_json=False)
+    app = _service_app("catalog", database_url, platform)
+    with TestClient(app) as client:
+        response = client.get(
+            "/catalog/v1/datasets",
+            params={"name": "a\x00b"},
+            headers={"Authorization": f"Bearer {issue_token()}"},
+        )
+    assert response.status_code in {200, 400}, response.text
+    if database_url.startswith("postgresql"):
+        assert response.json()["code"] == "unstorable_value"

@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError, TimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -235,6 +235,17 @@ async def _database_unavailable_handler(request: Request, error: Exception) -> J
     return _render(problem, {"Retry-After": "2"})
 
 
+async def _unstorable_value_handler(request: Request, error: Exception) -> JSONResponse:
+    # The database refused a value that passed validation (a NUL byte in a text filter on
+    # PostgreSQL, a number out of its column's range): the client's input, not a server fault.
+    logger.info("database refused a request value: %s", type(error.__cause__).__name__)
+    problem = BadRequest(
+        "a value in the request cannot be stored or searched (e.g. it contains a NUL byte)",
+        code="unstorable_value",
+    ).to_problem(request.url.path)
+    return _render(problem)
+
+
 async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     problem = ProblemError("an unexpected error occurred; it has been logged").to_problem(
@@ -252,6 +263,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable_handler)
     app.add_exception_handler(TimeoutError, _database_unavailable_handler)
     app.add_exception_handler(InterfaceError, _database_unavailable_handler)
+    app.add_exception_handler(DataError, _unstorable_value_handler)
     app.add_exception_handler(Exception, _unexpected_error_handler)
 
 
