@@ -153,3 +153,16 @@ def test_rs256_keys_can_come_from_a_jwks_endpoint(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_expired_token_is_refused_with_its_own_code(app_client: TestClient) -> None:
+    authenticator: Authenticator = app_client.app.state.authenticator  # type: ignore[attr-defined]
+    # Expired a minute ago: past the verifier's clock-skew leeway, if any.
+    token = authenticator.issuer().issue("u", ["catalog:read"], org_id="o", ttl_seconds=-120)
+    response = app_client.get(
+        "/demo/v1/notes/00000000-0000-0000-0000-000000000000",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "token_expired"
