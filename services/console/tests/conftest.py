@@ -129,6 +129,7 @@ class Console:
     recipes: TestClient  # the catalog again in ``catalog_console``
     training: TestClient  # likewise
     settings: ConsoleSettings
+    serving: TestClient | None = None  # for what an application does, such as sending feedback
 
     def sign_in(self, token: str) -> None:
         """Sign in by pasting ``token`` (as a user would)."""
@@ -166,7 +167,7 @@ def console(
         "scoring": scoring._transport,
     }
     with TestClient(create_app(settings, transports=transports)) as client:
-        yield Console(client, catalog, recipes, training, settings)
+        yield Console(client, catalog, recipes, training, settings, serving)
 
 
 @pytest.fixture

@@ -152,6 +152,7 @@ def test_model_from_the_generated_form_trains_and_compares(
     )
     assert answer.status_code == 200, answer.text
     assert "Answer" in answer.text
+    _live_metrics_panel(console, service_path, answer.text, _retail_records(example), issue_token())
     key = console.client.post(f"{service_path}/keys", data={"key_name": "shop"})
     assert key.status_code == 200
     assert 'id="new-key"' in key.text
@@ -180,6 +181,57 @@ def test_model_from_the_generated_form_trains_and_compares(
     scored = wait_for(scoring_finished, "the scoring run")
     assert "state-succeeded" in scored, scored
     assert scoring_path in console.client.get("/scoring").text
+
+
+def _live_metrics_panel(
+    console: Console, service_path: str, answer: str, prediction_body: str, token: str
+) -> None:
+    """Each refresh of the panel adds a sample of serving's counters; feedback gives accuracy."""
+
+    def refresh(samples: str = "") -> str:
+        panel = console.client.get(
+            f"{service_path}/metrics", params={"samples": samples}, headers={"HX-Request": "true"}
+        )
+        assert panel.status_code == 200, panel.text
+        return panel.text
+
+    def samples_of(panel: str) -> str:
+        found = re.search(r'name="samples" value="([^"]*)"', panel)
+        assert found, "the panel keeps its samples"
+        return unescape(found.group(1))
+
+    first = refresh()
+    assert "Collecting: the first rates appear" in first
+    assert "No feedback in this period yet" in first
+    prediction = json.loads(
+        unescape(re.search(r'aria-label="Prediction">([^<]*)</pre>', answer)[1])
+    )
+    again = console.client.post(f"{service_path}/predict", data={"records": prediction_body})
+    assert again.status_code == 200, again.text
+    second = refresh(samples_of(first))
+    assert 'aria-label="Requests per second. revision 1: latest 0 ' not in second
+    assert 'aria-label="Requests per second.' in second
+    assert 'aria-label="Mean latency (ms).' in second
+    assert len(json.loads(samples_of(second))) == 2
+
+    assert console.serving is not None
+    sent = console.serving.post(
+        f"/serving/v1{service_path}/feedback",
+        json={"items": [{"request_id": prediction["request_id"], "actual": 20000.0}]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert sent.status_code == 200, sent.text
+
+    # The prediction reaches serving's invocation log through the broker, then joins the feedback.
+    def with_accuracy() -> str | None:
+        panel = refresh()
+        return panel if 'aria-label="Live rmse.' in panel else None
+
+    accuracy = wait_for(with_accuracy, "live accuracy from the feedback")
+    assert 'aria-label="Live feedback rows. revision 1: latest 1,' in accuracy
+    refused = console.client.get(f"{service_path}/metrics", params={"span": "year"})
+    assert refused.status_code == 422
+    assert "/query/span" in refused.text
 
 
 def _retail_records(example: dict[str, Any]) -> str:

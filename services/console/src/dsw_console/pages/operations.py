@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from dsw_console.session import api_for
+from dsw_console.charts import line_chart_svg
+from dsw_console.live import (
+    Sample,
+    accuracy_series,
+    decode_samples,
+    drift_series,
+    encode_samples,
+    rate_series,
+    read_counters,
+)
+from dsw_console.session import api_for, current_session
 from dsw_console.upstream import Api, ApiError, Problem
 from dsw_console.views import FINAL_RUN_STATES, attempt, render
 
@@ -201,10 +212,78 @@ def service_detail(request: Request, name: str, api: Api = Depends(api_for)) -> 
     return _service_page(request, api, name)
 
 
+# Period of the live accuracy charts: (window length in seconds, windows back from now).
+SPANS: dict[str, tuple[int, int]] = {"hour": (300, 12), "day": (3600, 24), "week": (6 * 3600, 28)}
+
+
 @router.get("/services/{name}/metrics")
-def service_metrics(request: Request, name: str, api: Api = Depends(api_for)) -> Response:
-    metrics, problem = attempt(lambda: api.get("serving", f"{SERVING}/services/{name}/metrics"))
-    return render(request, "_service_metrics.html", name=name, metrics=metrics, problem=problem)
+def service_metrics(
+    request: Request,
+    name: str,
+    span: Literal["hour", "day", "week"] = "hour",
+    samples: str = "",
+    api: Api = Depends(api_for),
+) -> Response:
+    """The live metrics panel: charts of traffic, latency, errors, accuracy and drift."""
+    session = current_session(request)
+    history = decode_samples(samples)
+    window_seconds, windows = SPANS[span]
+    accuracy, accuracy_problem = attempt(
+        lambda: api.get(
+            "serving",
+            f"{SERVING}/services/{name}/metrics",
+            window_seconds=window_seconds,
+            windows=windows,
+        )
+    )
+    health, health_problem = attempt(
+        lambda: api.get("serving", f"{SERVING}/services/{name}/health")
+    )
+    counters_problem = accuracy_problem or health_problem
+    if counters_problem is None:
+        # Only once serving accepted this user's token for this service: the counters are read
+        # for the token's own organisation and sandbox, never anybody else's.
+        counters, counters_problem = attempt(lambda: api.request("serving", "GET", "/metrics").text)
+        if counters is not None:
+            sample = read_counters(counters, session.org, session.sandbox, name, time.time())
+            sample.psi = ((health or {}).get("drift") or {}).get("predictions")
+            history.append(sample)
+    return render(
+        request,
+        "_service_metrics.html",
+        name=name,
+        span=span,
+        spans=SPANS,
+        samples=encode_samples(history),
+        sample_count=len(history),
+        charts=_metric_charts(history, accuracy or []),
+        health=health,
+        accuracy_problem=accuracy_problem,
+        health_problem=health_problem,
+        counters_problem=counters_problem,
+    )
+
+
+def _metric_charts(history: list[Sample], accuracy: list[dict[str, Any]]) -> dict[str, Any]:
+    """SVG charts by panel; an absent key means there is nothing to draw yet."""
+    rates = rate_series(history)
+    charts: dict[str, Any] = {}
+    titled = (
+        ("requests", "Requests per second", " req/s"),
+        ("latency", "Mean latency (ms)", " ms"),
+        ("errors", "Refused or failed requests per minute", " /min"),
+    )
+    for key, title, unit in titled:
+        if rates[key]:
+            charts[key] = line_chart_svg(title, rates[key], unit)
+    drift = drift_series(history)
+    if drift:
+        charts["drift"] = line_chart_svg("Prediction drift (PSI)", drift)
+    charts["accuracy"] = {
+        metric: line_chart_svg(f"Live {metric}", lines)
+        for metric, lines in accuracy_series(accuracy).items()
+    }
+    return charts
 
 
 @router.post("/services/{name}/predict")
