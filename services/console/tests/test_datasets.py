@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -14,14 +15,14 @@ from .helpers import RETAIL_CSV, RETAIL_DATE_FORMAT, RETAIL_SCHEMA, wait_for
 
 
 def _create_retail_dataset(
-    console: Console, name: str = "retail", allow_partial: bool = False
+    console: Console, name: str = "retail", allow_partial: bool = False, timestamp_field: str = ""
 ) -> str:
     client = console.client
     created = client.post("/schemas", data={"definition": json.dumps(RETAIL_SCHEMA)})
     assert created.status_code == 200, created.text  # redirected to the schema list
     schema_id = re.search(r'<td class="mono">([0-9a-f-]{36})</td>', created.text)
     assert schema_id, "the new schema is listed"
-    form = {"name": name, "schema_id": schema_id.group(1)}
+    form = {"name": name, "schema_id": schema_id.group(1), "timestamp_field": timestamp_field}
     if allow_partial:
         form["allow_partial"] = "on"
         form["error_threshold_percent"] = "5"
@@ -90,7 +91,7 @@ def test_upload_shows_statistics_histograms_schema_and_error_reports(
 ) -> None:
     console = catalog_console
     console.sign_in(issue_token())
-    dataset_id = _create_retail_dataset(console, allow_partial=True)
+    dataset_id = _create_retail_dataset(console, allow_partial=True, timestamp_field="_retail.date")
     # Two bad rows: a store type outside the enum and a negative sale.
     lines = RETAIL_CSV.read_text().splitlines()
     bad = [lines[1].replace(",A,", ",Z,", 1), lines[2].replace(",A,", ",A,-", 1)]
@@ -115,6 +116,11 @@ def test_upload_shows_statistics_histograms_schema_and_error_reports(
     assert "storeType" in page
     assert page.count('<svg class="histogram"') >= 5  # one per numeric column
     assert 'aria-label="Histogram of _retail.weeklySales' in page
+    # The sample is spread over the dates (the retail file's first rows are its first weeks)
+    # and the page says it is a sample.
+    assert "a <strong>sample</strong> of 1,000 rows" in page
+    assert "read in 5 equal time slices of <code>_retail.date</code>" in page
+    assert 'aria-describedby="histogram-sample"' in page
     listed = console.client.get("/datasets").text
     assert f'href="/datasets/{dataset_id}"' in listed
 
@@ -178,3 +184,25 @@ def test_another_tenants_dataset_is_not_found_and_sandboxes_switch(
     assert "No datasets in this sandbox yet" in console.client.get("/datasets").text
     refused = console.client.post("/sandbox", data={"sandbox": "staging"})
     assert refused.status_code == 403
+
+
+def test_a_histogram_sample_spreads_over_whole_days_of_a_date_field() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dsw_console.pages.datasets import _slices, _time_bounds
+
+    bounds = _time_bounds({"type": "date", "min": "2010-02-05", "max": "2012-10-26"})
+    assert bounds is not None
+    start, end = bounds
+    assert start == datetime(2010, 2, 5, tzinfo=UTC)
+    assert end == datetime(2012, 10, 27, tzinfo=UTC)  # the last day is inside the last window
+    slices = _slices(start, end, 5)
+    assert len(slices) == 5
+    assert slices[0][0] == start
+    assert slices[-1][1] == end
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(slices))  # no gap, no overlap
+    moment = _time_bounds({"type": "timestamp", "min": "2024-01-01T00:00:00Z", "max": "2024-01-02"})
+    assert moment is not None
+    assert moment[1] - moment[0] == timedelta(days=1, seconds=1)
+    assert _time_bounds({"type": "number", "min": 1, "max": 2}) is None
+    assert _time_bounds({"type": "date", "min": "not a date", "max": "2024-01-01"}) is None

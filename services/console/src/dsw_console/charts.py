@@ -51,8 +51,17 @@ def _number(value: float) -> str:
     return f"{value:,.4g}"
 
 
-def histogram_svg(column: str, data: Histogram, width: int = 320, height: int = 90) -> str:
-    """An SVG bar chart of ``data`` with a text alternative naming the range and count."""
+def histogram_svg(
+    column: str,
+    data: Histogram,
+    width: int = 320,
+    height: int = 90,
+    described_by: str | None = None,
+) -> str:
+    """An SVG bar chart of ``data`` with a text alternative naming the range and count.
+
+    ``described_by`` is the id of the text that says where the values come from (a sample).
+    """
     peak = max(data.counts) or 1
     plot_height = height - 18
     bar_width = width / len(data.counts)
@@ -65,12 +74,14 @@ def histogram_svg(column: str, data: Histogram, width: int = 320, height: int = 
             f'width="{max(bar_width - 1, 1):.1f}" height="{bar_height:.1f}">'
             f"<title>{count} value(s)</title></rect>"
         )
+    description = f' aria-describedby="{escape(described_by)}"' if described_by else ""
     label = escape(
         f"Histogram of {column}: {data.total} values from {_number(data.low)} "
         f"to {_number(data.high)}"
     )
     return (
-        f'<svg class="histogram" role="img" aria-label="{label}" viewBox="0 0 {width} {height}" '
+        f'<svg class="histogram" role="img" aria-label="{label}"{description} '
+        f'viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{label}</title>{''.join(bars)}"
         f'<text x="0" y="{height - 4}">{escape(_number(data.low))}</text>'

@@ -45,7 +45,11 @@ class ConsoleSettings(ServiceSettings):
         2 * 1024**3, description="Largest file the console accepts for a dataset upload"
     )
     histogram_sample_rows: int = Field(
-        1000, description="Rows read from a dataset's preview to draw its histograms (max 1000)"
+        1000,
+        description=(
+            "Rows sampled from a dataset (spread over its time range when it has a timestamp "
+            "field) to draw its histograms (max 1000)"
+        ),
     )
     ready_requires: list[str] = Field(
         default_factory=lambda: list(SERVICES),

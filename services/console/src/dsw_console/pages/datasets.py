@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
@@ -19,6 +23,7 @@ from dsw_console.views import ACTIVE_BATCH_STATES, attempt, render
 router = APIRouter(include_in_schema=False)
 CATALOG = "/catalog/v1"
 _CHUNK = 1024 * 1024
+SAMPLE_SLICES = 5  # time windows a histogram sample is spread over
 
 
 @router.get("/datasets")
@@ -59,6 +64,7 @@ def create_dataset(
     schema_id: str = Form(""),
     allow_partial: str | None = Form(None),
     error_threshold_percent: str = Form(""),
+    timestamp_field: str = Form(""),
     api: Api = Depends(api_for),
 ) -> Response:
     body: dict[str, Any] = {
@@ -66,6 +72,7 @@ def create_dataset(
         "description": description,
         "schema_id": schema_id or None,
         "allow_partial": allow_partial == "on",
+        "timestamp_field": timestamp_field.strip() or None,
     }
     if error_threshold_percent.strip():
         # Sent as typed by the user: the catalog's validation names the field if it is not a number.
@@ -75,7 +82,12 @@ def create_dataset(
     except ApiError as error:
         if error.problem.status == 401:
             raise
-        form = {"name": name, "description": description, "schema_id": schema_id}
+        form = {
+            "name": name,
+            "description": description,
+            "schema_id": schema_id,
+            "timestamp_field": timestamp_field,
+        }
         return _list_page(
             request, api, problem=error.problem, form=form, status_code=error.problem.status
         )
@@ -142,12 +154,8 @@ def dataset_detail(request: Request, dataset_id: str, api: Api = Depends(api_for
     statistics, statistics_problem = attempt(
         lambda: api.get("catalog", f"{CATALOG}/datasets/{dataset_id}/statistics")
     )
-    sample_rows = min(max(settings.histogram_sample_rows, 1), 1000)
-    preview, _ = attempt(
-        lambda: api.get("catalog", f"{CATALOG}/datasets/{dataset_id}/preview", limit=sample_rows)
-    )
-    rows = (preview or {}).get("rows", [])
     columns = (statistics or {}).get("columns", {})
+    sample = _sample(api, dataset, columns, min(max(settings.histogram_sample_rows, 1), 1000))
     return render(
         request,
         "dataset.html",
@@ -157,10 +165,82 @@ def dataset_detail(request: Request, dataset_id: str, api: Api = Depends(api_for
         schema_problem=schema_problem,
         statistics=statistics,
         statistics_problem=statistics_problem,
-        histograms=_histograms(columns, rows),
-        sample_size=len(rows),
+        histograms=_histograms(columns, sample.rows),
+        sample=sample,
         batches=_batches(api, dataset_id),
     )
+
+
+@dataclass
+class RowSample:
+    """Rows read to draw histograms, and how they were chosen (said on the page)."""
+
+    rows: list[dict[str, Any]]
+    spread_over: str | None = None  # the timestamp field, when spread over its time range
+    slices: int = 0
+    problem: Problem | None = None
+
+
+def _sample(
+    api: Api, dataset: Mapping[str, Any], columns: Mapping[str, Any], limit: int
+) -> RowSample:
+    """At most ``limit`` rows: spread over the time range when the dataset has a timestamp field
+    (the first rows of a dataset are often its oldest), otherwise the first rows."""
+    field = dataset.get("timestamp_field")
+    bounds = _time_bounds(columns.get(field) if field else None)
+    if field and bounds is not None:
+        rows: list[dict[str, Any]] = []
+        slices = _slices(*bounds, count=min(SAMPLE_SLICES, limit))
+        for since, until in slices:
+            page, problem = attempt(
+                functools.partial(
+                    _rows_between, api, str(dataset["id"]), since, until, limit // len(slices)
+                )
+            )
+            if problem is not None:
+                break  # e.g. the field cannot be filtered on: fall back to the first rows
+            rows.extend((page or {}).get("rows", []))
+        else:
+            return RowSample(rows, spread_over=str(field), slices=len(slices))
+    preview, problem = attempt(
+        lambda: api.get("catalog", f"{CATALOG}/datasets/{dataset['id']}/preview", limit=limit)
+    )
+    return RowSample((preview or {}).get("rows", []), problem=problem)
+
+
+def _rows_between(api: Api, dataset_id: str, since: datetime, until: datetime, limit: int) -> Any:
+    return api.get(
+        "catalog",
+        f"{CATALOG}/datasets/{dataset_id}/rows",
+        since=since.isoformat(),
+        until=until.isoformat(),
+        limit=max(limit, 1),
+    )
+
+
+def _time_bounds(column: Mapping[str, Any] | None) -> tuple[datetime, datetime] | None:
+    """The [first, last] time of a date or timestamp column's statistics (UTC when naive)."""
+    if not column or column.get("type") not in ("date", "timestamp"):
+        return None
+    try:
+        low, high = (_moment(column[key]) for key in ("min", "max"))
+    except (KeyError, ValueError):
+        return None
+    low, high = (moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in (low, high))
+    # Dates are whole days and the window's end is exclusive: reach past the last day.
+    end = high + (timedelta(days=1) if column["type"] == "date" else timedelta(seconds=1))
+    return low, end
+
+
+def _moment(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _slices(start: datetime, end: datetime, count: int) -> list[tuple[datetime, datetime]]:
+    """``count`` consecutive equal windows from ``start`` to ``end``."""
+    step = (end - start) / count
+    edges = [start + step * index for index in range(count)] + [end]
+    return list(itertools.pairwise(edges))
 
 
 def _value_at(row: Mapping[str, Any], path: str) -> Any:
@@ -184,7 +264,7 @@ def _histograms(columns: Mapping[str, Any], rows: list[dict[str, Any]]) -> dict[
         ]
         data = histogram(numbers)
         if data is not None:
-            charts[name] = histogram_svg(name, data)
+            charts[name] = histogram_svg(name, data, described_by="histogram-sample")
     return charts
 
 
