@@ -1,29 +1,113 @@
-"""The smoke run's child process on a built-in recipe, and its memory limit."""
+"""The smoke run's child process: limits, and the bwrap sandbox that recipe code cannot leave.
+
+The escape tests run a package whose recipe tries something it must not do, inside the sandbox
+(it must fail, or see the denial) and without it (it must succeed there: the probe really does
+what the sandbox stops). The kit's test_sandbox.py tries every other way out, faster.
+"""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
-from dsw_recipes.smoke.sandbox import SmokeLimits, run_child
+import pytest
+
+from dsw_kit.sandbox import Sandbox, resolve_sandbox
+from dsw_recipes.smoke.sandbox import SmokeLimits, SmokeOutcome, run_child
 
 from .helpers import package_files, write_tree
 
+LIMITS = SmokeLimits(timeout_seconds=60, memory_bytes=3 * 1024**3, output_lines=20)
+UNSANDBOXED = Sandbox(None, "the test's control run")
 
-def test_builtin_smoke_run_on_its_packaged_sample(tmp_path: Path) -> None:
-    limits = SmokeLimits(timeout_seconds=60, memory_bytes=3 * 1024**3, output_lines=20)
-    outcome = run_child({"kind": "builtin", "name": "retail-sales", "params": {}}, tmp_path, limits)
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    found = resolve_sandbox("auto", component="recipes.smoke.test", max_processes=64)
+    if not found.enabled:
+        pytest.skip(f"bwrap does not work on this host: {found.reason}")
+    return found
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A port on the host's loopback that answers (stands for a platform service)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield int(server.getsockname()[1])
+
+
+def _probe_run(workdir: Path, probe: str, sandbox: Sandbox) -> SmokeOutcome:
+    """Smoke-run a package whose features() first runs ``probe`` (module-level code)."""
+    package = workdir / "package"
+    files = package_files(
+        features_body="from mean_recipe.probe import attempt; attempt()",
+        extra={"mean_recipe/probe.py": "def attempt():\n" + _indent(probe)},
+    )
+    write_tree(package, files)
+    request = {"kind": "package", "package_dir": str(package), "sample": "data/sample.csv"}
+    return run_child(request, workdir, LIMITS, sandbox=sandbox)
+
+
+def _indent(code: str) -> str:
+    return "".join(f"    {line}\n" for line in code.strip().splitlines())
+
+
+def _workdir(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    return folder
+
+
+def test_builtin_smoke_run_on_its_packaged_sample(tmp_path: Path, sandbox: Sandbox) -> None:
+    outcome = run_child(
+        {"kind": "builtin", "name": "retail-sales", "params": {}}, tmp_path, LIMITS, sandbox=sandbox
+    )
     assert outcome.ok, (outcome.error, outcome.output)
     assert outcome.mode == "sample"
     assert outcome.metrics["mape"] > 0
     assert outcome.describe["params"]["properties"]["n_estimators"]["type"] == "integer"
 
 
-def test_memory_limit_turns_into_an_invalid_verdict(tmp_path: Path) -> None:
-    package = tmp_path / "package"
-    write_tree(package, package_files(features_body="blob = bytearray(6 * 1024**3)"))
-    limits = SmokeLimits(timeout_seconds=60, memory_bytes=3 * 1024**3, output_lines=20)
-    request = {"kind": "package", "package_dir": str(package), "sample": "data/sample.csv"}
-    outcome = run_child(request, tmp_path, limits)
+def test_memory_limit_turns_into_an_invalid_verdict(tmp_path: Path, sandbox: Sandbox) -> None:
+    outcome = _probe_run(tmp_path, "blob = bytearray(6 * 1024**3)", sandbox)
     assert not outcome.ok
     assert outcome.error is not None
     assert "memory limit" in outcome.error
+
+
+def test_another_tenants_lake_file_is_invisible(tmp_path: Path, sandbox: Sandbox) -> None:
+    theirs = tmp_path / "home" / "lake" / "org-b" / "prod" / "batch" / "part-0.csv"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("secret,rows\n1,2\n")
+    probe = f"print(open({str(theirs)!r}).read())"
+
+    control = _probe_run(_workdir(tmp_path, "control"), probe, UNSANDBOXED)
+    assert control.ok, control.error
+    assert "secret,rows" in control.output
+    outcome = _probe_run(_workdir(tmp_path, "sandboxed"), probe, sandbox)
+    assert not outcome.ok
+    assert outcome.error is not None
+    assert outcome.error.startswith("FileNotFoundError")
+    assert "secret,rows" not in outcome.output
+
+
+def test_no_network_to_the_database_or_the_services(
+    tmp_path: Path, sandbox: Sandbox, listener: int
+) -> None:
+    probe = f"""
+import socket
+for port in ({listener}, 5432):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        print("reached", port)
+    except OSError as error:
+        print("refused", port, type(error).__name__)
+"""
+    outcome = _probe_run(tmp_path, probe, sandbox)
+    assert outcome.ok, outcome.error  # the recipe sees the denial and carries on
+    assert f"refused {listener} ConnectionRefusedError" in outcome.output
+    assert "refused 5432 ConnectionRefusedError" in outcome.output
+    assert "reached" not in outcome.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from dsw_kit.sandbox import SandboxSetting
 from dsw_kit.settings import ServiceSettings
 
 MIB = 1024 * 1024
@@ -52,3 +53,12 @@ class RecipesSettings(ServiceSettings):
     smoke_lease_seconds: float = Field(30.0, description="Lease of a version being smoke-run")
     smoke_max_attempts: int = Field(2, description="Smoke-run attempts before a version fails")
     smoke_poll_seconds: float = Field(2.0, description="How often idle smoke workers look for work")
+    sandbox: SandboxSetting = Field(
+        "auto",
+        description="Where smoke runs execute recipe code: bwrap (no network, only the run's "
+        "files; refuse to start without it), none (no isolation: trusted code only) or auto "
+        "(bwrap when it works on this host, else none with a warning)",
+    )
+    sandbox_max_processes: int = Field(
+        256, description="Processes and threads a sandboxed smoke run may have (pids cgroup)"
+    )

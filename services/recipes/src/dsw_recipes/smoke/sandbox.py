@@ -1,4 +1,6 @@
-"""Starting a smoke run's child process: scrubbed environment, time and memory limits."""
+"""Starting a smoke run's child process: scrubbed environment, time and memory limits, and (when
+the host allows) the bwrap sandbox of ``dsw_kit.sandbox``: no network, nothing of the host's
+files but the Python install and the run's own folder."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import sys
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from dsw_kit.sandbox import Sandbox, killed_by
 
 #: The only variables a child inherits; nothing named DSW_*, no cloud or database credentials.
 _INHERITED = ("PATH", "LANG", "LC_ALL", "TZ")
@@ -58,8 +62,11 @@ def child_environment(workdir: Path) -> dict[str, str]:
     return env
 
 
-def run_child(request: dict[str, Any], workdir: Path, limits: SmokeLimits) -> SmokeOutcome:
-    """Run the recipe in a child process (its own session, killed as a group on timeout)."""
+def run_child(
+    request: dict[str, Any], workdir: Path, limits: SmokeLimits, *, sandbox: Sandbox
+) -> SmokeOutcome:
+    """Run the recipe in a child process (its own session, killed as a group on timeout), in
+    ``sandbox`` with ``workdir`` (holding the unpacked package) as its only folder."""
     request_path = workdir / "request.json"
     result_path = workdir / "result.json"
     log_path = workdir / "output.log"
@@ -74,33 +81,45 @@ def run_child(request: dict[str, Any], workdir: Path, limits: SmokeLimits) -> Sm
         str(limits.memory_bytes),
         str(int(limits.timeout_seconds) + 5),
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=child_environment(workdir),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            process.wait(timeout=limits.timeout_seconds)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(process)
+    confinement = sandbox.confine(command, workdir=workdir)
+    try:
+        with log_path.open("wb") as log:
+            returncode = _run(confinement.command, workdir, log, limits.timeout_seconds)
+    finally:
+        confinement.release()
     output = _tail(log_path, limits.output_lines)
-    if timed_out:
+    if returncode is None:
         return SmokeOutcome(
             ok=False,
             error=f"the smoke run exceeded its time limit of {limits.timeout_seconds:g} s",
             output=output,
         )
+    return _outcome(result_path, returncode, output)
+
+
+def _run(command: list[str], workdir: Path, log: IO[bytes], timeout: float) -> int | None:
+    """The child's exit status, or None when it ran out of time (and was killed)."""
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=child_environment(workdir),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        return None
+
+
+def _outcome(result_path: Path, returncode: int, output: str) -> SmokeOutcome:
     try:
         result = json.loads(result_path.read_text())
     except (OSError, ValueError):
-        return SmokeOutcome(ok=False, error=_exit_reason(process.returncode), output=output)
+        return SmokeOutcome(ok=False, error=_exit_reason(returncode), output=output)
     if not isinstance(result, dict):
         return SmokeOutcome(ok=False, error="the smoke run wrote an invalid result", output=output)
     if not result.get("ok"):
@@ -121,8 +140,9 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def _exit_reason(returncode: int) -> str:
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
+    killer = killed_by(returncode)
+    if killer is not None:
+        name = killer.name
         hint = " (CPU time limit)" if name == "SIGXCPU" else ""
         return f"the smoke run was killed by {name}{hint}"
     return f"the smoke run exited with status {returncode} without a result"

@@ -21,6 +21,7 @@ from dsw_kit.app import BackgroundGroup, ServiceRuntime
 from dsw_kit.db import Tenant, utcnow
 from dsw_kit.events import EventConsumer, EventPublisher
 from dsw_kit.lake import Lake
+from dsw_kit.sandbox import resolve_sandbox
 from dsw_kit.work import Claim, LeasedWorker, WorkQueue, worker_identity
 from dsw_recipes.models import PLATFORM_ORG, ProcessedEvent, Recipe, RecipeVersion
 from dsw_recipes.packages import storage
@@ -45,6 +46,12 @@ class SmokeWorker:
             timeout_seconds=settings.smoke_timeout_seconds,
             memory_bytes=settings.smoke_memory_bytes,
             output_lines=settings.smoke_output_lines,
+        )
+        self.sandbox = resolve_sandbox(
+            settings.sandbox,
+            component="recipes.smoke",
+            hidden=[settings.platform.resolved_home],
+            max_processes=settings.sandbox_max_processes,
         )
         self.queue = WorkQueue(
             runtime.database,
@@ -82,7 +89,7 @@ class SmokeWorker:
                 )
                 unpack(storage.fetch(self.lake, package_path), package, limits)
                 request["package_dir"] = str(package)
-            outcome = run_child(request, workdir, self.limits)
+            outcome = run_child(request, workdir, self.limits, sandbox=self.sandbox)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         with self.database.system_session() as session:
