@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from dsw_kit.sandbox import SandboxSetting
 from dsw_kit.settings import ServiceSettings
 
 
@@ -50,6 +51,15 @@ class TrainingSettings(ServiceSettings):
             "Environment variables (a trailing * matches a prefix) the training process "
             "inherits; nothing else is passed (no tokens, no database URLs)"
         ),
+    )
+    sandbox: SandboxSetting = Field(
+        "auto",
+        description="Where training processes run recipe code: bwrap (no network, only the "
+        "run's own files; refuse to start without it), none (no isolation: trusted code only) "
+        "or auto (bwrap when it works on this host, else none with a warning)",
+    )
+    sandbox_max_processes: int = Field(
+        512, description="Processes and threads a sandboxed training process may have"
     )
     progress_write_seconds: float = Field(
         1.0, description="Least time between progress writes to a run's row"

@@ -1,30 +1,36 @@
 """The training process: one attempt of one run, started by a worker.
 
 ``python -m dsw_training.runs.child`` reads its job (JSON) from stdin, limits its own memory
-(``RLIMIT_AS``), reads the dataset snapshot's Parquet files straight from the lake (it needs no
-token), runs the recipe through ``dsw_recipe`` (prepare, split, train, evaluate) with a
-``RunContext`` logging to MLflow, logs the model with its signature, registers a model version,
-and reports to the worker as JSON lines on the file descriptor the job names: ``started``,
-``progress``, then ``succeeded`` or ``failed``. Its stdout and stderr are the run's log.
+(``RLIMIT_AS``), reads the dataset snapshot's Parquet files the worker put in its ``input/``
+folder, runs the recipe through ``dsw_recipe`` (prepare, split, train, evaluate) and logs the
+model with its signature. It reports to the worker as JSON lines on the file descriptor the job
+names: ``progress``, ``intermediate``, what it logs to MLflow (``mlflow``, ``artifacts``: the
+worker writes them to the run it created, see tracking.py), then ``succeeded`` or ``failed``.
+Its stdout and stderr are the run's log. Usually it runs in the sandbox (executor.py): no
+network, no files but its own.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
-import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+from dsw_recipe import Progress, RunContext
+
+if TYPE_CHECKING:
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
 
 logger = logging.getLogger("dsw.training.run")
 
@@ -64,31 +70,6 @@ def die_with_parent() -> None:
         return
 
 
-def _start_run(ctx: Any, tracking_uri: str) -> str:
-    # The first runs against a new SQLite store create its tables, and two runs of a new model
-    # may create its experiment at once: one process at a time, and retry on a lost race.
-    for attempt in range(5):
-        try:
-            with _store_lock(tracking_uri):
-                return str(ctx.start())
-        except Exception:
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise RuntimeError("unreachable")
-
-
-def _finish_stale_run(client: Any, run_id: str | None) -> None:
-    """Mark the MLflow run of an earlier attempt that died (its worker was killed) as KILLED."""
-    if not run_id:
-        return
-    try:
-        if client.get_run(run_id).info.status == "RUNNING":
-            client.set_terminated(run_id, status="KILLED")
-    except Exception:
-        logger.warning("could not close the MLflow run %s of an earlier attempt", run_id)
-
-
 def read_snapshot(uris: list[str]) -> Any:
     """The snapshot's rows as one table with flat dotted column names.
 
@@ -103,19 +84,6 @@ def read_snapshot(uris: list[str]) -> Any:
     while any(pa.types.is_struct(field.type) for field in table.schema):
         table = table.flatten()
     return table
-
-
-def _register(client: Any, name: str, source: str, run_id: str, tags: dict[str, str]) -> str:
-    """A new version of the registered model ``name`` (created on first use)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.create_registered_model(name, tags={"dsw.model_id": tags["dsw.model_id"]})
-    except MlflowException as error:
-        if getattr(error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
-            raise
-    version = client.create_model_version(name, source, run_id=run_id, tags=tags)
-    return str(version.version)
 
 
 def _reported_step(step: int) -> bool:
@@ -159,6 +127,56 @@ def report_iterations(send: Send) -> None:
     lightgbm.train = train
 
 
+class _RelayClient:
+    """What ``RunContext`` calls on its MLflow client, sent to the worker as messages instead."""
+
+    def __init__(self, send: Send, artifacts: Path) -> None:
+        self._send = send
+        self._artifacts = artifacts
+        self._folders = 0
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        self._send(
+            "mlflow",
+            params=[[param.key, param.value] for param in params],
+            metrics=[[item.key, item.value, item.timestamp, item.step] for item in metrics],
+            tags=[[tag.key, tag.value] for tag in tags],
+        )
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        # A copy in the work folder, where the worker reads it (the original may be temporary).
+        self._folders += 1
+        shutil.copytree(local_dir, self._artifacts / str(self._folders), symlinks=True)
+        self._send("artifacts", folder=str(self._folders), artifact_path=artifact_path)
+
+
+class RelayedRunContext(RunContext):
+    """The recipe's ``RunContext``: logs to the MLflow run the worker created, through the worker
+    (this process has no access to the tracking store)."""
+
+    def __init__(
+        self,
+        send: Send,
+        *,
+        run_id: str,
+        artifacts: Path,
+        on_progress: Callable[[Progress], None],
+    ) -> None:
+        super().__init__(tracking_uri="dsw-worker://", run_id=run_id, on_progress=on_progress)
+        self._relay = _RelayClient(send, artifacts)
+
+    @property
+    def client(self) -> MlflowClient:
+        # Only log_batch and log_artifacts, which is all RunContext itself uses.
+        return cast("MlflowClient", self._relay)
+
+
 def _recipe_class(job: dict[str, Any]) -> Any:
     """The installed recipe, or the one in the unpacked package the worker handed over."""
     from dsw_recipe import get_recipe, load_package_recipe
@@ -171,89 +189,60 @@ def _recipe_class(job: dict[str, Any]) -> Any:
 
 
 def train(job: dict[str, Any], send: Send) -> dict[str, Any]:
-    """Run the job's recipe and register its model; what the worker records."""
-    from dsw_recipe import Progress, RunContext, run_local
+    """Run the job's recipe and log its model; what the worker records."""
+    from dsw_recipe import run_local
 
     if job.get("report_intermediate"):
         report_iterations(send)
 
-    files = job["files"]
-    batch_ids = sorted({str(item["batch_id"]) for item in files})
-    tags = {
-        "dsw.run_id": job["run_id"],
-        "dsw.model_id": job["model_id"],
-        "dsw.dataset_id": job["dataset_id"],
-        "dsw.dataset.batch_ids": ",".join(batch_ids)[:5000],
-        "dsw.attempt": str(job["attempt"]),
-        "dsw.recipe_id": job["recipe_id"],
-        "dsw.version_id": job["version_id"],
-    }
-
     def on_progress(progress: Progress) -> None:
         send("progress", stage=progress.stage, percent=progress.percent, rows=progress.rows)
 
-    ctx = RunContext(
-        tracking_uri=job["tracking_uri"],
-        experiment_name=job["experiment_name"],
-        run_name=f"run-{job['run_id'][:8]}-attempt-{job['attempt']}",
-        tags=tags,
-        on_progress=on_progress,
+    files = job["files"]
+    artifacts = Path(job["workdir"]) / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    ctx = RelayedRunContext(
+        send, run_id=job["mlflow_run_id"], artifacts=artifacts, on_progress=on_progress
     )
-    mlflow_run_id = _start_run(ctx, job["tracking_uri"])
-    _finish_stale_run(ctx.client, job.get("stale_mlflow_run_id"))
-    experiment_id = ctx.client.get_run(mlflow_run_id).info.experiment_id
-    send("started", mlflow_run_id=mlflow_run_id, experiment_id=experiment_id)
-    logger.info("MLflow run %s in experiment %s", mlflow_run_id, job["experiment_name"])
-    with ctx:
-        with tempfile.TemporaryDirectory(prefix="dsw-snapshot-") as scratch:
-            snapshot = Path(scratch) / "snapshot.json"
-            snapshot.write_text(
-                json.dumps({"dataset_id": job["dataset_id"], "files": files}, indent=2)
-            )
-            ctx.log_artifacts(scratch, "dataset")
-        recipe = _recipe_class(job)()
-        logger.info(
-            "training %s %s on %d file(s) of dataset %s",
-            recipe.name,
-            recipe.version,
-            len(files),
-            job["dataset_id"],
-        )
-        data = read_snapshot([str(item["uri"]) for item in files])
-        logger.info("read %d rows, columns %s", data.num_rows, ", ".join(data.column_names))
-        result = run_local(
-            recipe,
-            data,
-            job["params"],
-            ctx=ctx,
-            window=_window(job),
-            baseline=bool(job.get("baseline", False)),
-            score_holdout=False,
-        )
-        if result.model_uri is None:
-            raise RuntimeError("the model was not logged to MLflow")
-        logger.info("metrics %s", json.dumps(result.metrics, sort_keys=True))
-        version = _register(
-            ctx.client, job["registered_model_name"], result.model_uri, mlflow_run_id, tags
-        )
-        logger.info("registered %s version %s", job["registered_model_name"], version)
+    logger.info("MLflow run %s in experiment %s", job["mlflow_run_id"], job["experiment_name"])
+    with tempfile.TemporaryDirectory(prefix="dsw-snapshot-") as scratch:
+        snapshot = Path(scratch) / "snapshot.json"
+        snapshot.write_text(json.dumps({"dataset_id": job["dataset_id"], "files": files}, indent=2))
+        ctx.log_artifacts(scratch, "dataset")
+    recipe = _recipe_class(job)()
+    logger.info(
+        "training %s %s on %d file(s) of dataset %s",
+        recipe.name,
+        recipe.version,
+        len(files),
+        job["dataset_id"],
+    )
+    data = read_snapshot(list(job["input_paths"]))
+    logger.info("read %d rows, columns %s", data.num_rows, ", ".join(data.column_names))
+    result = run_local(
+        recipe,
+        data,
+        job["params"],
+        ctx=ctx,
+        window=_window(job),
+        baseline=bool(job.get("baseline", False)),
+        score_holdout=False,
+    )
+    if result.model_uri is None:
+        raise RuntimeError("the model was not logged to MLflow")
+    logger.info("metrics %s", json.dumps(result.metrics, sort_keys=True))
     return {
         "metrics": {name: float(value) for name, value in result.metrics.items()},
         "baseline_metrics": result.baseline_metrics,
-        "mlflow_run_id": mlflow_run_id,
-        "experiment_id": experiment_id,
         "model_uri": result.model_uri,
-        "registered_model": job["registered_model_name"],
-        "model_version": version,
         "rows": result.rows,
         "seconds": result.seconds,
     }
 
 
-def preload(tracking_uri: str | None) -> None:
-    """Import what every run needs, and open the MLflow store, before the job arrives: a worker
-    starts its next training process while it is idle, so a run does not wait seconds for
-    MLflow and LightGBM imports."""
+def preload() -> None:
+    """Import what every run needs before the job arrives: a worker starts its next training
+    process while it is idle, so a run does not wait seconds for MLflow and LightGBM imports."""
     import warnings
 
     with warnings.catch_warnings():
@@ -263,54 +252,27 @@ def preload(tracking_uri: str | None) -> None:
         import mlflow.lightgbm
         import mlflow.pyfunc  # noqa: F401
         import pyarrow.dataset  # noqa: F401
-        from mlflow.tracking import MlflowClient
-
-        if tracking_uri:
-            # MLflow keeps one store per URI in a process: opening it now (creating its tables
-            # on first use, one process at a time) spares the run that work.
-            with _store_lock(tracking_uri):
-                MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
-
-
-@contextmanager
-def _store_lock(tracking_uri: str) -> Iterator[None]:
-    """Serialise work on a new SQLite store between training processes (no-op otherwise)."""
-    if not tracking_uri.startswith("sqlite:///"):
-        yield
-        return
-    database = Path(tracking_uri.removeprefix("sqlite:///"))
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with Path(f"{database}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        from mlflow.entities import Metric  # noqa: F401
 
 
 def _enter_job(job: dict[str, Any]) -> None:
-    """Work in the run's own folder and write to the run's log from now on."""
+    """Work in the run's own folder (its output already goes to the run's log)."""
     workdir = str(job["workdir"])
     os.chdir(workdir)
     os.environ["HOME"] = os.environ["TMPDIR"] = workdir
     tempfile.tempdir = workdir
-    log = os.open(str(job["log_file"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
 
 
 def main() -> int:
     """Entry point of the training process; exit code 0 when the run succeeded."""
     die_with_parent()
-    preload(sys.argv[1] if len(sys.argv) > 1 else None)
+    preload()
     raw = sys.stdin.read()
     if not raw:
         return 0  # the worker stopped without a job for us
     job = json.loads(raw)
-    if os.getppid() != int(job.get("parent_pid", os.getppid())):
+    parent = job.get("parent_pid")
+    if parent is not None and os.getppid() != int(parent):
         return 1  # the worker died before we could ask to die with it
     _enter_job(job)
     channel = os.fdopen(int(job["message_fd"]), "w", buffering=1)

@@ -27,6 +27,7 @@ from dsw_kit.calls import ServiceCaller, raise_for_problem
 from dsw_kit.db import Tenant, utcnow
 from dsw_kit.events import EventConsumer, EventPublisher
 from dsw_kit.lake import Lake
+from dsw_kit.sandbox import resolve_sandbox
 from dsw_kit.work import Claim, LeasedWorker, LeaseLost, WorkQueue, worker_identity
 from dsw_training.models import ProcessedEvent, TrainingModel, TrainingRun
 from dsw_training.runs.executor import ChildProcess, ChildResult, scrubbed_environment
@@ -163,6 +164,12 @@ class TrainingWorker:
         self.database = runtime.database
         self.publisher: EventPublisher = runtime.publisher
         self.lake = Lake(settings.platform.resolved_lake_uri)
+        self.sandbox = resolve_sandbox(
+            settings.sandbox,
+            component="training.runs",
+            hidden=[settings.platform.resolved_home],
+            max_processes=settings.sandbox_max_processes,
+        )
         self.stopping = threading.Event()
         self._child_lock = threading.Lock()
         self._next_child: ChildProcess | None = None
@@ -215,21 +222,18 @@ class TrainingWorker:
             self.publisher.publish(
                 session, claim.tenant, "dsw.training.run.started", str(run.id), run_event(run)
             )
-        workdir = self.settings.resolved_work_dir / f"{claim.job_id}-{claim.attempt}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        log_file = workdir / "run.log"
+        # The child's own folder (see executor.py): it never serves another run.
+        child = self._take_child()
+        workdir, log_file = child.workdir, child.log_file
         lake_log = log_path(self.lake, claim.tenant, claim.job_id, claim.attempt)
         logger.info("training run %s (attempt %d)", claim.job_id, claim.attempt)
         try:
             if job.get("package_hash"):
-                job["package_dir"] = str(self._fetch_package(claim.tenant, job, workdir))
+                job["package_dir"] = str(self._fetch_package(claim.tenant, job, child.package))
             watch = RunWatch(self, claim, log_file, lake_log)
-            child = self._take_child()
             result = child.run(
                 job,
                 watch.on_message,
-                log_file=log_file,
-                workdir=workdir,
                 time_limit_seconds=self.settings.run_time_limit_seconds,
                 cancelled=watch.cancelled,
                 on_tick=watch.on_tick,
@@ -242,6 +246,7 @@ class TrainingWorker:
                 raise LeaseLost(f"run {claim.job_id} was taken over by another worker")
             self._record(claim, result, log_file, watch)
         finally:
+            child.discard()  # a no-op once it ran; stops it when the package could not be had
             shutil.rmtree(workdir, ignore_errors=True)
 
     def prepare_child(self) -> None:
@@ -255,7 +260,7 @@ class TrainingWorker:
                         home=self.settings.resolved_work_dir,
                     ),
                     cwd=self.settings.resolved_work_dir,
-                    tracking_uri=self.settings.platform.resolved_mlflow_tracking_uri,
+                    sandbox=self.sandbox,
                 )
 
     def _take_child(self) -> ChildProcess:
@@ -299,8 +304,9 @@ class TrainingWorker:
             "parent_pid": os.getpid(),
         }
 
-    def _fetch_package(self, tenant: Tenant, job: dict[str, Any], workdir: Path) -> Path:
-        """Download the custom recipe's package and unpack it (safely) for the training process.
+    def _fetch_package(self, tenant: Tenant, job: dict[str, Any], target: Path) -> Path:
+        """Download the custom recipe's package and unpack it (safely) into ``target``, the
+        training process's (read-only) package folder.
 
         Failing here (the registry is down) leaves the run to be retried after its lease.
         """
@@ -313,7 +319,6 @@ class TrainingWorker:
             raise RuntimeError(
                 f"the registry served package {served}, the model names {job['package_hash']}"
             )
-        target = workdir / "package"
         with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
             # The "data" filter refuses absolute paths, links out of the tree and devices.
             archive.extractall(target, filter="data")
