@@ -11,7 +11,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import uuid
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -130,3 +132,63 @@ def test_malformed_uploads_end_clearly_and_leave_earlier_data_intact(
     assert summary["row_count"] == expected_rows["count"]
     client.headers.update(headers)
     assert open_catalog_dataset(client, dataset_id).count_rows() == expected_rows["count"]
+
+
+retail_rows = st.fixed_dictionaries(
+    {
+        "date": st.dates(min_value=date(2000, 1, 1), max_value=date(2030, 12, 31)),
+        "store": st.integers(1, 1000),
+        "storeType": st.one_of(st.none(), st.sampled_from(["A", "B", "C"])),
+        "weeklySales": st.floats(0, 1e9, allow_nan=False, allow_infinity=False),
+        "storeSize": st.one_of(st.none(), st.integers(0, 2**31 - 1)),  # XDM integer: 32 bits
+        "temperature": st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)),
+        "isHoliday": st.one_of(st.none(), st.booleans()),
+    }
+)
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, date):
+        return value.strftime("%m/%d/%y")
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def test_valid_csv_rows_are_ingested_exactly(client: TestClient, auth: Auth) -> None:
+    """CSV parsing and conversion: whatever valid rows, the lake holds them as they were sent."""
+    from dsw_kit.datasets import open_catalog_dataset
+
+    headers = auth()
+    client.headers.update(headers)
+
+    @settings(
+        max_examples=12,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(rows=st.lists(retail_rows, min_size=1, max_size=30))
+    def round_trip(rows: list[dict[str, Any]]) -> None:
+        dataset_id = create_dataset(client, headers, name=f"rt-{uuid.uuid4().hex[:12]}")
+        columns = list(rows[0])
+        lines = [",".join(columns)] + [",".join(_csv_cell(row[c]) for c in columns) for row in rows]
+        content = ("\n".join(lines) + "\n").encode()
+        batch = ingest(client, headers, dataset_id, {"rows.csv": content})
+        if batch["status"] != "success":
+            report = client.get(f"/catalog/v1/batches/{batch['id']}/errors").text
+            raise AssertionError(f"{batch['error']}\n{report[:2000]}\n{content.decode()[:2000]}")
+        table = open_catalog_dataset(client, dataset_id).to_table()
+        stored = table.column("_retail").to_pylist()
+        assert len(stored) == len(rows)
+        key = lambda row: (row["store"], row["date"], row["weeklySales"])  # noqa: E731
+        for sent, got in zip(sorted(rows, key=key), sorted(stored, key=key), strict=True):
+            expected_date = datetime.strptime(sent["date"].strftime("%m/%d/%y"), "%m/%d/%y").date()
+            assert got["date"] == expected_date
+            assert got["weeklySales"] == sent["weeklySales"]
+            for column in ("store", "storeType", "storeSize", "temperature", "isHoliday"):
+                assert got[column] == sent[column], column
+
+    round_trip()
