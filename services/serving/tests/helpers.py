@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dsw_recipe.datasets import retail_training_path
+from dsw_recipe.datasets import luma_interactions_path, retail_training_path
 from fastapi.testclient import TestClient
 
 RETAIL_CSV = Path(retail_training_path())
@@ -31,6 +31,20 @@ RETAIL_SCHEMA: dict[str, Any] = {
         "required": ["date", "store", "weeklySales"],
     },
 }
+LUMA_SCHEMA: dict[str, Any] = {
+    "title": "Luma interactions",
+    "class": "https://ns.adobe.com/xdm/context/profile",
+    "tenantId": "luma",
+    "tenantFields": {
+        "properties": {
+            "userId": {"type": "string"},
+            "itemId": {"type": "string"},
+            "interactionType": {"type": "string"},
+            "timestamp": {"type": "string", "format": "date-time"},
+        },
+        "required": ["userId", "timestamp"],
+    },
+}
 FINAL = {"succeeded", "failed", "cancelled"}
 FAST = {"n_estimators": 15, "num_leaves": 8, "num_threads": 1}
 
@@ -51,12 +65,19 @@ def create_dataset(
 
 
 def ingest_csv(
-    catalog: TestClient, headers: dict[str, str], dataset_id: str, content: bytes
+    catalog: TestClient,
+    headers: dict[str, str],
+    dataset_id: str,
+    content: bytes,
+    formats: dict[str, str] | None = None,
 ) -> str:
-    """One successful CSV batch of the retail shape in ``dataset_id``; the batch id."""
+    """One successful CSV batch (default: of the retail shape) in ``dataset_id``; its id."""
     batch = catalog.post(
         f"/catalog/v1/datasets/{dataset_id}/batches",
-        json={"format": "csv", "formats": {"_retail.date": "%m/%d/%y"}},
+        json={
+            "format": "csv",
+            "formats": {"_retail.date": "%m/%d/%y"} if formats is None else formats,
+        },
         headers=headers,
     )
     assert batch.status_code == 201, batch.text
@@ -89,19 +110,42 @@ def ingest_retail(catalog: TestClient, headers: dict[str, str], name: str = "ret
     return dataset_id
 
 
+def ingest_luma(catalog: TestClient, headers: dict[str, str]) -> str:
+    """A catalog dataset of the Luma interactions sample; its id.
+
+    The sample's header names ``timestamp`` twice (both columns agree): the copy is left out,
+    and times are written as RFC 3339 (a strptime format with seconds does not round-trip
+    through the catalog's millisecond check).
+    """
+    header, *rows = Path(luma_interactions_path()).read_text(encoding="utf-8").splitlines()
+    lines = [header.rsplit(",", 1)[0]]
+    for row in rows:
+        moment, rest = row.rsplit(",", 1)[0].split(",", 1)
+        lines.append(f"{moment.replace(' ', 'T')}Z,{rest}")
+    dataset_id = create_dataset(catalog, headers, "luma", LUMA_SCHEMA)
+    ingest_csv(catalog, headers, dataset_id, "\n".join(lines).encode() + b"\n", {})
+    return dataset_id
+
+
 def retail_rows(count: int | None = None) -> bytes:
     """The retail CSV, cut to its header and first ``count`` rows."""
     lines = RETAIL_CSV.read_bytes().splitlines(keepends=True)
     return b"".join(lines if count is None else lines[: count + 1])
 
 
-def create_model(training: TestClient, headers: dict[str, str], dataset_id: str) -> str:
-    """A retail training model on the dataset; its id."""
+def create_model(
+    training: TestClient,
+    headers: dict[str, str],
+    dataset_id: str,
+    recipe: str = "retail-sales",
+    name: str = "retail-forecast",
+) -> str:
+    """A training model of ``recipe`` (default: the retail forecast) on the dataset; its id."""
     model = training.post(
         "/training/v1/models",
         json={
-            "name": "retail-forecast",
-            "recipe": {"recipe_id": "retail-sales", "version_id": "1.0.0"},
+            "name": name,
+            "recipe": {"recipe_id": recipe, "version_id": "1.0.0"},
             "hyperparameters": FAST,
             "dataset_id": dataset_id,
         },

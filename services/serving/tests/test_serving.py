@@ -7,14 +7,16 @@ import math
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
-from dsw_recipe import load_model
+from dsw_recipe import RunContext, load_model
+from dsw_recipe.datasets import load_luma_interactions
 
 from dsw_serving.monitoring.live import psi
 from dsw_serving.publishing.promotion import judge
 
 from .conftest import World
-from .helpers import retail_records, train, wait_for
+from .helpers import create_model, ingest_luma, retail_records, train, wait_for
 
 SERVICES = "/serving/v1/services"
 
@@ -188,6 +190,56 @@ def test_bad_input_is_refused_naming_the_field(world: World) -> None:
         world.serving.post(url, json={"records": [record]}, headers={"x-api-key": key}).status_code
         == 401
     )
+
+
+def test_a_ranking_service_answers_the_top_k_items_per_user(world: World) -> None:
+    dataset_id = ingest_luma(world.catalog, world.headers())
+    model_id = create_model(
+        world.training, world.headers(), dataset_id, "product-recommendations", "luma-recs"
+    )
+    run = train(world.training, world.headers(), model_id)
+    _publish(world, "recs", {"training_run_id": run["id"]})
+    key = _key(world, "recs")
+    known = str(load_luma_interactions()["userId"][0])
+    users = ["someone-new", known]
+
+    body = _predict(world, "recs", key, {"records": [{"userId": u} for u in users], "k": 3})
+    # Groups in the order the request named them, each with the same items, order and
+    # scores as the recipe's own recommendation from the same model.
+    loaded = load_model(
+        run["mlflow"]["model_uri"], tracking_uri=world.platform.resolved_mlflow_tracking_uri
+    )
+    params = {**loaded.params, "k": 3}
+    asked = pa.table(
+        {
+            "userId": users,
+            "itemId": pa.nulls(len(users), pa.string()),
+            "timestamp": pa.nulls(len(users), pa.timestamp("us")),
+        }
+    )
+    features = loaded.recipe.prepare(asked, params, RunContext(), scoring=True)
+    expected = loaded.recipe.recommend(loaded.model, features, params)  # type: ignore[attr-defined]
+    assert [group["userId"] for group in body["top_k"]] == users
+    for group in body["top_k"]:
+        ranked = expected[group["userId"]]
+        assert len(ranked) == 3
+        assert group["items"] == [item for item, _ in ranked]
+        np.testing.assert_allclose(group["scores"], [score for _, score in ranked], rtol=1e-9)
+        assert group["scores"] == sorted(group["scores"], reverse=True)
+    assert body["predictions"] == [s for group in body["top_k"] for s in group["scores"]]
+    assert "probabilities" not in body
+
+    # Without k: the model's own k (the recipe's default, 5); the columnar form works too.
+    default = _predict(world, "recs", key, {"columns": {"userId": [known]}})
+    assert len(default["top_k"][0]["items"]) == loaded.params["k"] == 5
+    for bad_k in (0, 101, "3", 2.5):
+        refused = world.serving.post(
+            f"{SERVICES}/recs/predict",
+            json={"records": [{"userId": known}], "k": bad_k},
+            headers={"x-api-key": key},
+        )
+        assert refused.status_code == 422, refused.text
+        assert [e["pointer"] for e in refused.json()["errors"]] == ["/body/k"]
 
 
 def _revisions_live(world: World, name: str, versions: list[str]) -> bool:

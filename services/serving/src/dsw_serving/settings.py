@@ -25,6 +25,9 @@ class ServingSettings(ServiceSettings):
     predict_max_records: int = Field(
         1000, ge=1, description="Most records (rows) in one prediction request"
     )
+    predict_max_top_k: int = Field(
+        100, ge=1, description="Largest k a predict request may ask of a ranking model"
+    )
     inline_predict_rows: int = Field(
         64,
         ge=0,

@@ -14,10 +14,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import orjson
+from dsw_recipe import RecipeDataError
 from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -32,20 +33,29 @@ from dsw_kit.errors import (
     PayloadTooLarge,
     ProblemError,
     Unauthorized,
+    UnprocessableEntity,
     problem_responses,
 )
 from dsw_kit.logging import current_request_id
 from dsw_serving.monitoring.invocation_log import InvocationLog
-from dsw_serving.predict.inputs import rows_of, to_arrays
-from dsw_serving.predict.models import Predictor
+from dsw_serving.predict.inputs import rows_of, to_arrays, top_k_of
+from dsw_serving.predict.models import Predictor, Ranking
 from dsw_serving.predict.registry import ERRORS, LiveService, Registry, RevisionRef, registry_of
 from dsw_serving.settings import ServingSettings
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 router = APIRouter(tags=["predictions"])
 PREDICT_LOGGER = logging.getLogger("dsw.serving.predict")
 PREDICT_SCOPES = ("serving:predict", "serving:read")
 _JSON = "application/json"
 _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_K_SCHEMA: dict[str, Any] = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "Ranking models: items per group (default: the model's k parameter, else "
+    "10; at most predict_max_top_k); other models ignore it",
+}
 
 _PREDICT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -57,21 +67,82 @@ _PREDICT_BODY: dict[str, Any] = {
                         {
                             "type": "object",
                             "properties": {
-                                "records": {"type": "array", "items": {"type": "object"}}
+                                "records": {"type": "array", "items": {"type": "object"}},
+                                "k": _K_SCHEMA,
                             },
                             "required": ["records"],
                         },
                         {
                             "type": "object",
-                            "properties": {"columns": {"type": "object"}},
+                            "properties": {"columns": {"type": "object"}, "k": _K_SCHEMA},
                             "required": ["columns"],
                         },
                     ]
                 },
-                "example": {"records": [{"store": 1, "storeType": "A"}]},
+                "examples": {
+                    "regression": {"value": {"records": [{"store": 1, "storeType": "A"}]}},
+                    "ranking": {"value": {"records": [{"userId": "u1"}], "k": 3}},
+                },
             }
         },
-    }
+    },
+    "responses": {
+        "200": {
+            "description": "Predictions, the revision that answered and the request id",
+            "content": {
+                _JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["service", "revision", "request_id", "predictions"],
+                        "properties": {
+                            "service": {"type": "string"},
+                            "revision": {"type": "integer"},
+                            "request_id": {"type": "string"},
+                            "predictions": {
+                                "type": "array",
+                                "description": "One per record; for a ranking model, the "
+                                "scores of the items in top_k, group after group",
+                            },
+                            "probabilities": {
+                                "type": "array",
+                                "description": "Classifiers: the positive class's probability "
+                                "per record (binary) or one list of class probabilities each",
+                            },
+                            "top_k": {
+                                "type": "array",
+                                "description": "Ranking models: per group (e.g. user) in "
+                                "request order, its key fields, items best first, their scores",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "items": {"type": "array", "items": {"type": "string"}},
+                                        "scores": {
+                                            "type": "array",
+                                            "items": {"type": "number"},
+                                        },
+                                    },
+                                    "additionalProperties": True,
+                                },
+                            },
+                        },
+                    },
+                    "examples": {
+                        "ranking": {
+                            "value": {
+                                "service": "recs",
+                                "revision": 1,
+                                "request_id": "5f0c",
+                                "predictions": [0.91, 0.42],
+                                "top_k": [
+                                    {"userId": "u1", "items": ["a", "b"], "scores": [0.91, 0.42]}
+                                ],
+                            }
+                        }
+                    },
+                }
+            },
+        }
+    },
 }
 
 
@@ -184,22 +255,43 @@ class Outcome:
     probabilities: np.ndarray | None
     columns: dict[str, list[Any]]
     count: int
+    ranking: Ranking | None = None
 
 
 async def _predict(
-    hot: HotPath, live: LiveService, columns: dict[str, list[Any]], count: int, form: str
+    hot: HotPath,
+    live: LiveService,
+    columns: dict[str, list[Any]],
+    count: int,
+    form: str,
+    k: int | None = None,
 ) -> tuple[Outcome, RevisionRef | None]:
     answer, shadow = live.route()
     predictor = hot.registry.predictor(answer)
     if predictor is None:  # evicted from the cache since: load again, off the event loop
         predictor = await run_in_threadpool(hot.registry.models.load, answer.model_uri)
     arrays = to_arrays(columns, count, answer.fields, form)
+    if predictor.is_ranking:
+        top_k = k or min(predictor.default_k, hot.settings.predict_max_top_k)
+        ranking = await run_in_threadpool(_slow_path, predictor.rank, arrays, top_k)
+        outcome = Outcome(answer, predictor, ranking.scores, None, columns, count, ranking)
+        return outcome, shadow
     if count <= hot.settings.inline_predict_rows and predictor.fast_path is not None:
         predictions, probabilities = predictor.predict(arrays)
-    else:
+    elif predictor.fast_path is not None:
         predictions, probabilities = await run_in_threadpool(predictor.predict, arrays)
+    else:
+        predictions, probabilities = await run_in_threadpool(_slow_path, predictor.predict, arrays)
     outcome = Outcome(answer, predictor, predictions, probabilities, columns, count)
     return outcome, shadow
+
+
+def _slow_path(call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """A recipe's own scoring: data it cannot use (e.g. no valid row) is a 422, not a 500."""
+    try:
+        return call(*args, **kwargs)
+    except RecipeDataError as error:
+        raise UnprocessableEntity(str(error), code="unusable_input") from error
 
 
 def _log(
@@ -269,6 +361,8 @@ async def _serve(
     name: str,
     parse: Callable[[Any, int], tuple[dict[str, list[Any]], int, str]],
     render: Callable[[LiveService, Outcome, str], Any],
+    *,
+    takes_k: bool = False,
 ) -> Response:
     started = time.perf_counter()
     hot = _hot(request)
@@ -276,7 +370,8 @@ async def _serve(
     try:
         body = await _body(request, hot)
         columns, count, form = parse(body, hot.settings.predict_max_records)
-        outcome, shadow = await _predict(hot, live, columns, count, form)
+        k = top_k_of(body, hot.settings.predict_max_top_k) if takes_k else None
+        outcome, shadow = await _predict(hot, live, columns, count, form, k)
     except ProblemError as error:
         ERRORS.labels(live.tenant.org_id, live.tenant.sandbox, live.name, str(error.status)).inc()
         raise
@@ -298,6 +393,8 @@ def _render_predict(live: LiveService, outcome: Outcome, request_id: str) -> dic
     }
     if outcome.probabilities is not None:
         answer["probabilities"] = outcome.probabilities
+    if outcome.ranking is not None:
+        answer["top_k"] = outcome.ranking.groups
     return answer
 
 
@@ -308,11 +405,12 @@ def _render_predict(live: LiveService, outcome: Outcome, request_id: str) -> dic
     openapi_extra=_PREDICT_BODY,
 )
 async def predict(name: str, request: Request) -> Response:
-    return await _serve(request, name, rows_of, _render_predict)
+    return await _serve(request, name, rows_of, _render_predict, takes_k=True)
 
 
 async def _raw_predict(request: Request) -> Response:
-    return await _serve(request, request.path_params["name"], rows_of, _render_predict)
+    name = request.path_params["name"]
+    return await _serve(request, name, rows_of, _render_predict, takes_k=True)
 
 
 # The same endpoint as a plain Starlette route, matched first: it skips FastAPI's dependency

@@ -59,6 +59,18 @@ def rows_of(body: Any, max_records: int) -> tuple[dict[str, list[Any]], int, str
     raise _invalid("/body", "send records or columns", "invalid_body")
 
 
+def top_k_of(body: Any, limit: int) -> int | None:
+    """The ``k`` a predict body asks of a ranking model (None: the model's default)."""
+    if not isinstance(body, dict):
+        return None
+    k = body.get("k")
+    if k is None:
+        return None
+    if type(k) is not int or not 1 <= k <= limit:
+        raise _invalid("/body/k", f"k must be an integer from 1 to {limit}", "invalid_k")
+    return k
+
+
 def _check_count(count: int, max_records: int, pointer: str) -> None:
     if count == 0:
         raise _invalid(pointer, "send at least one record", "empty")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from dsw_recipe import FastPath, LoadedModel, load_model
+from dsw_recipe import FastPath, LoadedModel, RunContext, load_model
 
 from dsw_serving.predict.inputs import FieldSpec
 
@@ -21,6 +21,21 @@ logger = logging.getLogger("dsw.serving.models")
 
 # A loaded booster takes a few times its text file in memory; a rough, safe estimate.
 _MEMORY_PER_FILE_BYTE = 3
+# Items per group when neither the request nor the model's own ``k`` parameter says.
+DEFAULT_TOP_K = 10
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A ranking model's answer: every recommended item's score, and the top k per group.
+
+    ``groups`` holds one entry per group key (e.g. ``userId``) in the order the request named
+    them: the key values, ``items`` best first and their ``scores``. ``scores`` is the same
+    numbers flattened, group after group (what ``predictions`` carries).
+    """
+
+    scores: np.ndarray
+    groups: list[dict[str, Any]]
 
 
 @dataclass
@@ -38,6 +53,16 @@ class Predictor:
     def is_classifier(self) -> bool:
         return self.task_type == "classification"
 
+    @property
+    def is_ranking(self) -> bool:
+        return self.task_type == "ranking"
+
+    @property
+    def default_k(self) -> int:
+        """Items per group unless the request says: the model's own ``k`` parameter."""
+        k = self.loaded.params.get("k")
+        return k if isinstance(k, int) and not isinstance(k, bool) and k > 0 else DEFAULT_TOP_K
+
     def predict(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """(predictions, class probabilities or None) for input columns."""
         if self.fast_path is None:
@@ -47,16 +72,87 @@ class Predictor:
             return raw, None
         if raw.ndim == 2:
             return np.argmax(raw, axis=1), raw
-        return (raw >= 0.5).astype(np.int64), raw
+        return (raw >= self._threshold()).astype(np.int64), raw
+
+    def _threshold(self) -> float:
+        # A binary classifier's label follows the threshold it was trained and scored with.
+        threshold = self.loaded.params.get("threshold", 0.5)
+        return float(threshold) if isinstance(threshold, int | float) else 0.5
+
+    def rank(self, columns: dict[str, np.ndarray], k: int) -> Ranking:
+        """The top ``k`` items per group of a ranking model (slow path: the recipe's scoring)."""
+        recipe = self.loaded.recipe
+        params = {**self.loaded.params, "k": k, "output_format": "long"}
+        context = RunContext()
+        features = recipe.prepare(_table(columns, self.fields), params, context, scoring=True)
+        scored = recipe.score(self.loaded.model, features, params, context)
+        keys = [name for name in recipe.key_columns if name in scored.column_names]
+        item = next((name for name in recipe.target_features if name in scored.column_names), None)
+        if not keys or item is None or "score" not in scored.column_names:
+            raise RuntimeError(f"{self.model_uri}: the ranking output has no keys, item or score")
+        return _group(scored, keys, item, columns)
 
     def _score(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         # Recipes without a booster fast path (ranking) score through their own pipeline.
-        table = pa.table({name: pa.array(values.tolist()) for name, values in columns.items()})
-        scored = self.loaded.score(table)
+        scored = self.loaded.score(_table(columns, self.fields))
         for name in ("prediction", "score"):
             if name in scored.column_names:
                 return np.asarray(scored[name].to_numpy(zero_copy_only=False))
         return np.asarray(scored.column(scored.num_columns - 1).to_numpy(zero_copy_only=False))
+
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.timestamp("us"),
+    "date-time": pa.timestamp("us"),
+}
+
+
+def _table(columns: dict[str, np.ndarray], fields: tuple[FieldSpec, ...]) -> pa.Table:
+    """The input columns as the recipe reads a dataset: typed, nulls (NaN, NaT) as nulls.
+
+    Typed from the model's inputs: an optional field sent as null everywhere would otherwise
+    be an Arrow column of type null, which a recipe cannot read as a time or a number.
+    """
+    kinds = {field.name: field.kind for field in fields}
+    return pa.table(
+        {
+            name: pa.array(values, type=_ARROW_TYPES.get(kinds.get(name, "")), from_pandas=True)
+            for name, values in columns.items()
+        }
+    )
+
+
+def _group(scored: pa.Table, keys: list[str], item: str, columns: dict[str, np.ndarray]) -> Ranking:
+    """Ranked rows (best first within each group) as one entry per group.
+
+    Groups appear in the order the request first named them; a group the model found nothing
+    for (e.g. every candidate excluded) is still listed, with no items.
+    """
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if all(key in columns for key in keys):
+        for values in zip(*(columns[key].tolist() for key in keys), strict=True):
+            if values not in groups and None not in values:
+                groups[values] = _empty_group(keys, values)
+    key_values = [scored[key].to_pylist() for key in keys]
+    items = scored[item].to_pylist()
+    scores = scored["score"].to_pylist()
+    for row, (name, score) in enumerate(zip(items, scores, strict=True)):
+        values = tuple(column[row] for column in key_values)
+        group = groups.get(values)
+        if group is None:
+            group = groups[values] = _empty_group(keys, values)
+        group["items"].append(name)
+        group["scores"].append(score)
+    flat = [score for group in groups.values() for score in group["scores"]]
+    return Ranking(np.asarray(flat, dtype=np.float64), list(groups.values()))
+
+
+def _empty_group(keys: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
+    return {**dict(zip(keys, values, strict=True)), "items": [], "scores": []}
 
 
 def load_predictor(model_uri: str, tracking_uri: str) -> Predictor:
