@@ -1,4 +1,5 @@
-"""A module-wide platform: the real catalog and training services beside serving, in-process.
+"""A module-wide platform: the real catalog, training and scoring services beside serving,
+in-process.
 
 Each test module ingests the retail sample and trains once (a real training run logged to a
 real MLflow store); serving resolves sources through the real training API and consumes its
@@ -27,6 +28,8 @@ from dsw_kit.testing.plugin import (
     drop_postgres_database,
     postgres_admin_url,
 )
+from dsw_scoring.app import create_app as create_scoring_app
+from dsw_scoring.settings import ScoringSettings
 from dsw_serving.app import create_app
 from dsw_serving.settings import ServingSettings
 from dsw_training.app import create_app as create_training_app
@@ -59,13 +62,14 @@ class Databases:
 
 @dataclass
 class World:
-    """Catalog, training and serving sharing one data home, and a trained retail model."""
+    """Catalog, training, scoring and serving sharing one data home, a trained retail model."""
 
     home: Path
     platform: PlatformSettings
     databases: Databases
     catalog: TestClient
     training: TestClient
+    scoring: TestClient
     serving: TestClient
     headers: Headers
     dataset_id: str = ""
@@ -103,6 +107,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, tansu: TansuBroker) -> Itera
         progress_write_seconds=0.5,
         cancel_poll_seconds=0.2,
     )
+    scoring_settings = ScoringSettings(
+        database_url=databases.new("scoring"),
+        platform=platform,
+        run_poll_seconds=0.2,
+        schedule_poll_seconds=0.2,
+        register_poll_seconds=0.1,
+    )
     serving_settings = ServingSettings(
         database_url=databases.new("serving"),
         platform=platform,
@@ -116,15 +127,20 @@ def world(tmp_path_factory: pytest.TempPathFactory, tansu: TansuBroker) -> Itera
             training_app = create_training_app(
                 training_settings, transports={"catalog": catalog._transport}
             )
+            upstreams = {"catalog": catalog._transport}
             with TestClient(training_app) as training:
-                serving_app = create_app(
-                    serving_settings, transports={"training": training._transport}
-                )
-                with TestClient(serving_app) as serving:
-                    world = World(home, platform, databases, catalog, training, serving, headers)
-                    world.dataset_id = ingest_retail(catalog, headers())
-                    world.model_id = create_model(training, headers(), world.dataset_id)
-                    world.run = train(training, headers(), world.model_id)
-                    yield world
+                upstreams["training"] = training._transport
+                scoring_app = create_scoring_app(scoring_settings, transports=upstreams)
+                with TestClient(scoring_app) as scoring:
+                    upstreams["scoring"] = scoring._transport
+                    serving_app = create_app(serving_settings, transports=upstreams)
+                    with TestClient(serving_app) as serving:
+                        world = World(
+                            home, platform, databases, catalog, training, scoring, serving, headers
+                        )
+                        world.dataset_id = ingest_retail(catalog, headers())
+                        world.model_id = create_model(training, headers(), world.dataset_id)
+                        world.run = train(training, headers(), world.model_id)
+                        yield world
     finally:
         databases.drop()

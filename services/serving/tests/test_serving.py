@@ -435,3 +435,143 @@ def test_promotion_policy_and_drift_arithmetic() -> None:
     assert psi(baseline, rng.normal(0, 1, 5000)) < 0.05
     assert psi(baseline, rng.normal(1.5, 1, 5000)) > 0.2
     assert psi(baseline, baseline[:5]) is None
+
+
+def _alias_version(world: World, registered_model: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=world.platform.resolved_mlflow_tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(registered_model, alias).version)
+    except MlflowException:
+        return None
+
+
+def _training_schedules(world: World, name: str) -> list[dict[str, Any]]:
+    listed = world.training.get(
+        "/training/v1/schedules", params={"model_id": world.model_id}, headers=world.headers()
+    )
+    assert listed.status_code == 200, listed.text
+    return [item for item in listed.json()["items"] if item["name"] == name]
+
+
+def test_publishing_makes_retraining_and_scoring_schedules_that_follow_the_live_revision(
+    world: World,
+) -> None:
+    body = {
+        "name": "planned",
+        "source": {"training_run_id": world.run["id"]},
+        "promotion": {"auto_promote": False},
+        "retraining_schedule": {
+            "cron": "0 6 * * 1",
+            "timezone": "Europe/Paris",
+            "on_new_data": True,
+            "hyperparameters": {"n_estimators": 10},
+        },
+        "scoring_schedule": {
+            "input_dataset_id": world.dataset_id,
+            "output": {"name": "planned-predictions"},
+            "cron": "0 7 * * *",
+        },
+    }
+    headers = world.headers() | {"Idempotency-Key": "publish-planned"}
+    published = world.serving.post(SERVICES, json=body, headers=headers)
+    assert published.status_code == 201, published.text
+    schedules = published.json()["schedules"]
+    assert schedules["scoring_alias"] == "serving-planned"
+    # A retry with the same key makes nothing twice.
+    again = world.serving.post(SERVICES, json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json()["schedules"] == schedules
+    assert [s["id"] for s in _training_schedules(world, "serving-planned")] == [
+        schedules["retraining"]
+    ]
+
+    retraining = world.training.get(
+        f"/training/v1/schedules/{schedules['retraining']}", headers=world.headers()
+    ).json()
+    assert (retraining["model_id"], retraining["cron"], retraining["timezone"]) == (
+        world.model_id,
+        "0 6 * * 1",
+        "Europe/Paris",
+    )
+    assert retraining["on_new_data"] is True
+    scoring = world.scoring.get(
+        f"/scoring/v1/schedules/{schedules['scoring']}", headers=world.headers()
+    ).json()
+    assert (scoring["model_id"], scoring["alias"], scoring["input_dataset_id"]) == (
+        world.model_id,
+        "serving-planned",
+        world.dataset_id,
+    )
+    # The alias the scoring schedule resolves at each run names the live revision's version.
+    registered = world.run["mlflow"]["registered_model"]
+    first_version = world.run["mlflow"]["model_version"]
+    assert _alias_version(world, registered, "serving-planned") == str(first_version)
+
+    newer = train(world.training, world.headers(), world.model_id, {"n_estimators": 5})
+    revision = world.serving.post(
+        f"{SERVICES}/planned/revisions",
+        json={"source": {"training_run_id": newer["id"]}, "promote": True},
+        headers=world.headers(),
+    )
+    assert revision.status_code == 201, revision.text
+    wait_for(
+        lambda: (
+            _alias_version(world, registered, "serving-planned")
+            == str(newer["mlflow"]["model_version"])
+        ),
+        "the alias to follow the promotion",
+    )
+    rolled = world.serving.post(f"{SERVICES}/planned/rollback", headers=world.headers())
+    assert rolled.status_code == 200, rolled.text
+    wait_for(
+        lambda: _alias_version(world, registered, "serving-planned") == str(first_version),
+        "the alias to follow the rollback",
+    )
+
+    # Unpublishing deletes both schedules and the alias.
+    assert world.serving.delete(f"{SERVICES}/planned", headers=world.headers()).status_code == 204
+    gone = world.training.get(
+        f"/training/v1/schedules/{schedules['retraining']}", headers=world.headers()
+    )
+    assert gone.status_code == 404
+    gone = world.scoring.get(
+        f"/scoring/v1/schedules/{schedules['scoring']}", headers=world.headers()
+    )
+    assert gone.status_code == 404
+    assert _alias_version(world, registered, "serving-planned") is None
+
+
+def test_a_schedule_refused_upstream_is_a_422_under_the_publish_field(world: World) -> None:
+    source = {"training_run_id": world.run["id"]}
+    bad_cron = world.serving.post(
+        SERVICES,
+        json={"name": "badplan", "source": source, "retraining_schedule": {"cron": "soon"}},
+        headers=world.headers(),
+    )
+    assert bad_cron.status_code == 422, bad_cron.text
+    assert [e["pointer"] for e in bad_cron.json()["errors"]] == ["/body/retraining_schedule/cron"]
+    assert world.serving.get(f"{SERVICES}/badplan", headers=world.headers()).status_code == 404
+
+    # The retraining schedule is made, then scoring refuses its input: nothing is left behind.
+    bad_input = world.serving.post(
+        SERVICES,
+        json={
+            "name": "badplan",
+            "source": source,
+            "retraining_schedule": {"on_new_data": True},
+            "scoring_schedule": {
+                "input_dataset_id": "00000000-0000-4000-8000-000000000000",
+                "output": {"name": "nowhere"},
+                "on_new_data": True,
+            },
+        },
+        headers=world.headers(),
+    )
+    assert bad_input.status_code == 422, bad_input.text
+    pointers = [e["pointer"] for e in bad_input.json()["errors"]]
+    assert pointers == ["/body/scoring_schedule/input_dataset_id"]
+    assert world.serving.get(f"{SERVICES}/badplan", headers=world.headers()).status_code == 404
+    assert _training_schedules(world, "serving-badplan") == []

@@ -69,6 +69,11 @@ class Service(ResourceMixin, Base):
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     revision_count: Mapped[int] = mapped_column(Integer, default=0)
     retraining_advised: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Made through the training and scoring APIs at publish; deleted with the service.
+    retraining_schedule_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    scoring_schedule_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Adaptive micro-batching of single-record requests: {"max_rows", "max_wait_ms"}; None: off.
+    batching: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Revision(TenantScoped, Base):

@@ -18,7 +18,11 @@ class ServingSettings(ServiceSettings):
     training_url: str = Field(
         "http://127.0.0.1:8103", description="Base URL of the training service's API"
     )
-    call_timeout_seconds: float = Field(30.0, description="Timeout of calls to training")
+    scoring_url: str = Field(
+        "http://127.0.0.1:8104",
+        description="Base URL of the scoring service's API (scoring schedules made at publish)",
+    )
+    call_timeout_seconds: float = Field(30.0, description="Timeout of calls to other services")
     predict_max_body_bytes: int = Field(
         1024 * 1024, ge=1, description="Largest body of a prediction request"
     )

@@ -1,4 +1,5 @@
-"""The service serving calls: training (runs and models, to resolve a service's source).
+"""The services serving calls: training (runs and models, to resolve a service's source;
+retraining schedules) and scoring (scoring schedules made when a service is published).
 
 One :class:`Upstreams` per runtime; tests hand in transports that reach the real training app
 in-process.
@@ -25,6 +26,7 @@ class Upstreams:
     """Callers of the services serving depends on."""
 
     training: ServiceCaller
+    scoring: ServiceCaller
 
     @classmethod
     def build(
@@ -34,14 +36,20 @@ class Upstreams:
         transports: dict[str, httpx.BaseTransport] | None = None,
     ) -> Upstreams:
         """Callers bound to the configured URLs (``transports`` replace the network in tests)."""
-        return cls(
-            training=ServiceCaller(
-                settings.training_url,
+        transports = transports or {}
+
+        def caller(url: str, name: str) -> ServiceCaller:
+            return ServiceCaller(
+                url,
                 authenticator,
                 caller="serving",
                 timeout_seconds=settings.call_timeout_seconds,
-                transport=(transports or {}).get("training"),
+                transport=transports.get(name),
             )
+
+        return cls(
+            training=caller(settings.training_url, "training"),
+            scoring=caller(settings.scoring_url, "scoring"),
         )
 
 

@@ -15,6 +15,11 @@ from dsw_serving.models import Decision, IdempotencyKey, Service
 from dsw_serving.predict.registry import registry_of
 from dsw_serving.publishing import service as services
 from dsw_serving.publishing.resolve import ResolvedModel, resolve_policy, resolve_run
+from dsw_serving.publishing.schedules import (
+    create_schedules,
+    delete_schedules,
+    follow_live_revision,
+)
 from dsw_serving.publishing.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -63,6 +68,12 @@ def _changed(request: Request, work: UnitOfWork, service: Service) -> ServiceOut
     return ServiceOut.of(service)
 
 
+def _live_changed(request: Request, work: UnitOfWork, service: Service) -> ServiceOut:
+    """A change that may have moved the live revision (its scoring schedule follows it)."""
+    follow_live_revision(work.session, service, _tracking_uri(request))
+    return _changed(request, work, service)
+
+
 def _etag(out: object) -> dict[str, str]:
     assert isinstance(out, ServiceOut)
     return {"ETag": f'"{out.version}"'}
@@ -82,10 +93,15 @@ def publish_service(
     upstreams: Upstreams = Depends(get_upstreams),
 ) -> JSONResponse:
     def create() -> ServiceOut:
-        model = _resolve(work, upstreams, body.source, _tracking_uri(request))
+        tracking_uri = _tracking_uri(request)
+        model = _resolve(work, upstreams, body.source, tracking_uri)
         service = services.publish_service(
             work.session, work.publish, work.context.subject, body, model
         )
+        first = services.get_revision(work.session, service, 1, "/body/source")
+        key = request.headers.get("idempotency-key")
+        create_schedules(work.context, upstreams, service, body, first, tracking_uri, key)
+        work.session.flush()
         return _changed(request, work, service)
 
     return idempotent_create(work, IdempotencyKey, body, create, headers=_etag)
@@ -161,13 +177,17 @@ def patch_service(
     "/services/{name}",
     status_code=204,
     responses=problem_responses(404, 412),
-    summary="Unpublish a service (its keys stop working)",
+    summary="Unpublish a service: its keys stop working, its schedules are deleted",
 )
 def delete_service(
-    name: str, request: Request, work: UnitOfWork = unit_of_work("serving:admin")
+    name: str,
+    request: Request,
+    work: UnitOfWork = unit_of_work("serving:admin"),
+    upstreams: Upstreams = Depends(get_upstreams),
 ) -> Response:
     service = services.get_service(work.session, name)
     check_if_match(request, service.etag)
+    delete_schedules(work.context, upstreams, service, _tracking_uri(request))
     services.announce(work.publish, service, "deleted")
     work.session.delete(service)
     work.session.flush()
@@ -206,7 +226,7 @@ def create_revision(
     revision = services.add_revision(work.session, service, model, origin="manual")
     if body.promote:
         services.promote(work.session, work.publish, service, revision.number)
-    _changed(request, work, service)
+    _live_changed(request, work, service)
     return RevisionOut.of(revision)
 
 
@@ -227,7 +247,7 @@ def put_traffic(
     check_if_match(request, service.etag)
     services.set_traffic(work.session, work.publish, service, body)
     response.headers["ETag"] = service.etag
-    return _changed(request, work, service)
+    return _live_changed(request, work, service)
 
 
 @router.post(
@@ -247,7 +267,7 @@ def promote(
     check_if_match(request, service.etag)
     services.promote(work.session, work.publish, service, body.revision)
     response.headers["ETag"] = service.etag
-    return _changed(request, work, service)
+    return _live_changed(request, work, service)
 
 
 @router.post(
@@ -266,7 +286,7 @@ def rollback(
     check_if_match(request, service.etag)
     services.rollback(work.session, work.publish, service)
     response.headers["ETag"] = service.etag
-    return _changed(request, work, service)
+    return _live_changed(request, work, service)
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -11,6 +12,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from dsw_serving.models import ApiKey, Decision, Revision, Service
 
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+def scoring_alias(service_name: str) -> str:
+    """The registry alias kept on the live revision's model version for a scoring schedule.
+
+    Aliases are at most 64 characters: a long name is cut and made unique by its hash.
+    """
+    alias = f"serving-{service_name}"
+    if len(alias) <= 64:
+        return alias
+    digest = hashlib.sha256(service_name.encode()).hexdigest()[:8]
+    return f"serving-{service_name[:40]}-{digest}"
+
+
 Direction = Literal["min", "max"]
 
 
@@ -55,6 +70,44 @@ class PromotionIn(BaseModel):
     canary_percent: int = Field(10, ge=1, le=99, description="Canary share of requests")
 
 
+class CronIn(BaseModel):
+    """When a schedule fires: a cron expression, on new data, or both (checked upstream)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(
+        None, max_length=128, description="Five-field cron expression, e.g. '0 6 * * 1'"
+    )
+    timezone: str = Field("UTC", max_length=64, description="IANA zone the cron is read in")
+    start: datetime | None = Field(None, description="No run before this instant")
+    end: datetime | None = Field(None, description="No run at or after this instant")
+    on_new_data: bool = Field(False, description="Also run when the dataset gets a new batch")
+
+
+class RetrainingScheduleIn(CronIn):
+    """Retrain the service's model (a training schedule of its training model)."""
+
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the model's hyperparameters"
+    )
+
+
+class ScoringOutputIn(BaseModel):
+    """Where scheduled predictions go: an existing dataset, or a new one made at publish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: uuid.UUID | None = Field(None, description="An existing compatible dataset")
+    name: str | None = Field(None, max_length=200, description="Name of a new dataset")
+
+
+class ScoringScheduleIn(CronIn):
+    """Score a dataset with whatever revision is live when each run starts."""
+
+    input_dataset_id: uuid.UUID = Field(description="The catalog dataset scored")
+    output: ScoringOutputIn
+
+
 class ServiceCreate(BaseModel):
     """A service to publish."""
 
@@ -64,6 +117,14 @@ class ServiceCreate(BaseModel):
     description: str = Field("", max_length=2000)
     source: SourceIn
     promotion: PromotionIn = Field(default_factory=PromotionIn)
+    retraining_schedule: RetrainingScheduleIn | None = Field(
+        None, description="Made through the training service; deleted with the service"
+    )
+    scoring_schedule: ScoringScheduleIn | None = Field(
+        None,
+        description="Made through the scoring service; scores with the live revision's model "
+        "at each run; deleted with the service",
+    )
     tags: list[str] = Field(default_factory=list, max_length=50)
 
 
@@ -126,6 +187,17 @@ class TrafficOut(BaseModel):
     previous_revision: int | None
 
 
+class SchedulesOut(BaseModel):
+    """The schedules made with the service (ids in the training and scoring services)."""
+
+    retraining: str | None = Field(description="GET /training/v1/schedules/{id}")
+    scoring: str | None = Field(description="GET /scoring/v1/schedules/{id}")
+    scoring_alias: str | None = Field(
+        description="Registry alias that follows the live revision, which the scoring "
+        "schedule scores with"
+    )
+
+
 class ServiceOut(BaseModel):
     """A published service."""
 
@@ -139,6 +211,7 @@ class ServiceOut(BaseModel):
     pinned: bool
     revisions: int
     retraining_advised: bool
+    schedules: SchedulesOut
     predict_url: str
     tags: list[str]
     created: datetime
@@ -166,6 +239,11 @@ class ServiceOut(BaseModel):
             pinned=service.pinned,
             revisions=service.revision_count,
             retraining_advised=service.retraining_advised,
+            schedules=SchedulesOut(
+                retraining=service.retraining_schedule_id,
+                scoring=service.scoring_schedule_id,
+                scoring_alias=scoring_alias(service.name) if service.scoring_schedule_id else None,
+            ),
             predict_url=f"/serving/v1/services/{service.name}/predict",
             tags=list(service.tags),
             created=service.created,
