@@ -4,6 +4,7 @@ automatic promotion from real training events, feedback and health (real broker,
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from dsw_recipe import RunContext, load_model
 from dsw_recipe.datasets import load_luma_interactions
 
 from dsw_serving.monitoring.live import psi
+from dsw_serving.predict.batching import MICROBATCH_SIZE
 from dsw_serving.publishing.promotion import judge
 
 from .conftest import World
@@ -421,6 +423,67 @@ def test_feedback_gives_live_metrics_per_revision(world: World) -> None:
     assert health["traffic"]["1"] == 12
     assert health["live_metrics"][0]["rows"] == 12
     assert health["drift"]["predictions"] == pytest.approx(0.0, abs=1e-9)
+
+
+def _microbatched_requests(labels: tuple[str, ...]) -> float:
+    for metric in MICROBATCH_SIZE.collect():
+        for sample in metric.samples:
+            wanted = tuple(sample.labels.get(k) for k in ("org", "sandbox", "service", "revision"))
+            if sample.name.endswith("_sum") and wanted == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def test_micro_batching_answers_concurrent_requests_as_unbatched(world: World) -> None:
+    service = _publish(
+        world,
+        "batched",
+        {"training_run_id": world.run["id"]},
+        batching={"max_rows": 4, "max_wait_ms": 20},
+    )
+    assert service["batching"] == {"max_rows": 4, "max_wait_ms": 20.0}
+    key = _key(world, "batched")
+    records = _records(12)
+    # One request with every record is not batched: the reference answers.
+    expected = _predict(world, "batched", key, {"records": records})["predictions"]
+    labels = ("org-a", "prod", "batched", "1")
+    before = _microbatched_requests(labels)
+
+    def one(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        response = world.serving.post(
+            f"{SERVICES}/batched/predict", json={"records": [record]}, headers={"x-api-key": key}
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json()), response.headers["x-request-id"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(one, records))
+    assert [body["predictions"][0] for body, _ in answers] == pytest.approx(expected, rel=1e-12)
+    ids = [body["request_id"] for body, _ in answers]
+    assert ids == [header for _, header in answers]
+    assert len(set(ids)) == len(records)
+    # Every single-record request went through a batch; each has its own log record.
+    assert _microbatched_requests(labels) - before == len(records)
+
+    def all_logged() -> bool:
+        health = _health_with(world, "batched", "1")
+        return health is not None and health["traffic"]["1"] == len(records) + 1
+
+    wait_for(all_logged, "every request in the invocation log")
+
+    # An explicit null turns it off; a PATCH without the field leaves it as it is.
+    url = f"{SERVICES}/batched"
+    off = world.serving.patch(url, json={"batching": None}, headers=world.headers())
+    assert off.status_code == 200, off.text
+    assert off.json()["batching"] is None
+    on = world.serving.patch(
+        url, json={"batching": {"max_rows": 8, "max_wait_ms": 1}}, headers=world.headers()
+    )
+    assert on.json()["batching"] == {"max_rows": 8, "max_wait_ms": 1.0}
+    kept = world.serving.patch(url, json={"pinned": True}, headers=world.headers())
+    assert kept.json()["batching"] == {"max_rows": 8, "max_wait_ms": 1.0}
+    refused = world.serving.patch(url, json={"batching": {"max_rows": 1}}, headers=world.headers())
+    assert refused.status_code == 422
 
 
 def test_promotion_policy_and_drift_arithmetic() -> None:

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
@@ -38,6 +38,7 @@ from dsw_kit.errors import (
 )
 from dsw_kit.logging import current_request_id
 from dsw_serving.monitoring.invocation_log import InvocationLog
+from dsw_serving.predict.batching import MicroBatcher
 from dsw_serving.predict.inputs import rows_of, to_arrays, top_k_of
 from dsw_serving.predict.models import Predictor, Ranking
 from dsw_serving.predict.registry import ERRORS, LiveService, Registry, RevisionRef, registry_of
@@ -156,6 +157,24 @@ class HotPath:
     log: InvocationLog
     authenticator: Authenticator
     tokens: dict[str, tuple[Principal, float]]
+    batchers: dict[tuple[Any, ...], MicroBatcher] = field(default_factory=dict)
+
+    def batcher(
+        self, live: LiveService, revision: RevisionRef, predictor: Predictor
+    ) -> MicroBatcher:
+        """The micro-batcher of one revision's model under the service's current policy."""
+        assert live.batching is not None
+        key = (live.id, revision.number, revision.model_uri, live.batching)
+        batcher = self.batchers.get(key)
+        if batcher is None:
+            # A policy or model change makes a new batcher; the old one empties and is dropped.
+            for old in [k for k in self.batchers if k[:2] == key[:2]]:
+                del self.batchers[old]
+            batcher = MicroBatcher(
+                predictor.predict, live.batching, revision.labels, self.settings.inline_predict_rows
+            )
+            self.batchers[key] = batcher
+        return batcher
 
 
 def hot_path_of(runtime: ServiceRuntime) -> HotPath:
@@ -276,7 +295,9 @@ async def _predict(
         ranking = await run_in_threadpool(_slow_path, predictor.rank, arrays, top_k)
         outcome = Outcome(answer, predictor, ranking.scores, None, columns, count, ranking)
         return outcome, shadow
-    if count <= hot.settings.inline_predict_rows and predictor.fast_path is not None:
+    if count == 1 and live.batching is not None and predictor.fast_path is not None:
+        predictions, probabilities = await hot.batcher(live, answer, predictor).submit(arrays)
+    elif count <= hot.settings.inline_predict_rows and predictor.fast_path is not None:
         predictions, probabilities = predictor.predict(arrays)
     elif predictor.fast_path is not None:
         predictions, probabilities = await run_in_threadpool(predictor.predict, arrays)

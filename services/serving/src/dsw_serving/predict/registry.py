@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from dsw_kit.app import ServiceRuntime
 from dsw_kit.db import Database, Tenant
 from dsw_serving.models import ApiKey, Revision, Service
+from dsw_serving.predict.batching import BatchingPolicy
 from dsw_serving.predict.inputs import FieldSpec
 from dsw_serving.predict.models import ModelCache, Predictor
 from dsw_serving.settings import ServingSettings
@@ -86,6 +87,7 @@ class LiveService:
     secondary: RevisionRef | None
     percent: int
     key_hashes: frozenset[str]
+    batching: BatchingPolicy | None = None
     _counter: Iterator[int] = field(default_factory=itertools.count)
 
     def route(self) -> tuple[RevisionRef, RevisionRef | None]:
@@ -244,6 +246,7 @@ class Registry:
                 secondary=refs[1] if len(refs) > 1 else None,
                 percent=service.canary_percent,
                 key_hashes=hashes,
+                batching=BatchingPolicy.of(service.batching),
             )
         try:
             for ref in live.revisions():

@@ -167,6 +167,8 @@ def patch_service(
             **service.policy,
             "promotion": services.promotion_policy(body.promotion, source),
         }
+    if "batching" in body.model_fields_set:
+        service.batching = body.batching.model_dump() if body.batching is not None else None
     work.session.flush()
     services.announce(work.publish, service, "updated")
     response.headers["ETag"] = service.etag

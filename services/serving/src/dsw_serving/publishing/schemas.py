@@ -108,6 +108,19 @@ class ScoringScheduleIn(CronIn):
     output: ScoringOutputIn
 
 
+class BatchingIn(BaseModel):
+    """Adaptive micro-batching: concurrent single-record requests share one booster call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_rows: int = Field(
+        ge=2, le=1000, description="Largest gathered batch (rows); a full batch goes at once"
+    )
+    max_wait_ms: float = Field(
+        gt=0, le=100, description="Longest a request waits for others to join its batch"
+    )
+
+
 class ServiceCreate(BaseModel):
     """A service to publish."""
 
@@ -125,6 +138,7 @@ class ServiceCreate(BaseModel):
         description="Made through the scoring service; scores with the live revision's model "
         "at each run; deleted with the service",
     )
+    batching: BatchingIn | None = Field(None, description="Off (null) by default")
     tags: list[str] = Field(default_factory=list, max_length=50)
 
 
@@ -136,6 +150,9 @@ class ServicePatch(BaseModel):
     description: str | None = Field(None, max_length=2000)
     pinned: bool | None = Field(None, description="A pinned service is never auto-promoted")
     promotion: PromotionIn | None = None
+    batching: BatchingIn | None = Field(
+        None, description="Micro-batching settings; an explicit null turns it off"
+    )
     tags: list[str] | None = Field(None, max_length=50)
 
 
@@ -212,6 +229,7 @@ class ServiceOut(BaseModel):
     revisions: int
     retraining_advised: bool
     schedules: SchedulesOut
+    batching: BatchingIn | None
     predict_url: str
     tags: list[str]
     created: datetime
@@ -244,6 +262,7 @@ class ServiceOut(BaseModel):
                 scoring=service.scoring_schedule_id,
                 scoring_alias=scoring_alias(service.name) if service.scoring_schedule_id else None,
             ),
+            batching=BatchingIn.model_validate(service.batching) if service.batching else None,
             predict_url=f"/serving/v1/services/{service.name}/predict",
             tags=list(service.tags),
             created=service.created,

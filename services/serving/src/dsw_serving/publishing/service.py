@@ -54,6 +54,7 @@ def publish_service(
             "source": body.source.model_dump(mode="json"),
             "promotion": promotion_policy(body.promotion, body.source),
         },
+        batching=body.batching.model_dump() if body.batching is not None else None,
         created_by=subject,
         tags=list(body.tags),
     )
