@@ -7,16 +7,22 @@ what the sandbox stops). The kit's test_sandbox.py tries every other way out, fa
 
 from __future__ import annotations
 
+import io
 import socket
-from collections.abc import Iterator
+import tarfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from dsw_kit.sandbox import Sandbox, resolve_sandbox
+from dsw_recipes.settings import RecipesSettings
 from dsw_recipes.smoke.sandbox import SmokeLimits, SmokeOutcome, run_child
 
-from .helpers import package_files, write_tree
+from .helpers import package_files, tar_gz_bytes, upload, write_tree
+
+Auth = Callable[..., dict[str, str]]
 
 LIMITS = SmokeLimits(timeout_seconds=60, memory_bytes=3 * 1024**3, output_lines=20)
 UNSANDBOXED = Sandbox(None, "the test's control run")
@@ -111,3 +117,56 @@ for port in ({listener}, 5432):
     assert f"refused {listener} ConnectionRefusedError" in outcome.output
     assert "refused 5432 ConnectionRefusedError" in outcome.output
     assert "reached" not in outcome.output
+
+
+# -- uploads: what reaches the sandbox at all (the gaps test_recipes.py leaves) ---------------
+
+
+def _tar_with_special(kind: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, text in package_files().items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        special = tarfile.TarInfo("mean_recipe/device")
+        special.type = kind
+        archive.addfile(special)
+    return buffer.getvalue()
+
+
+def test_uploads_refuse_devices_fifos_and_tar_bombs(client: TestClient, auth: Auth) -> None:
+    headers = auth()
+    for kind in (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE):
+        refused = upload(client, headers, _tar_with_special(kind))
+        assert refused.status_code == 422, kind
+        assert refused.json()["code"] == "special_file"
+    # A tar.gz bomb: a few KiB compressed, over the 1 MiB unpacked limit.
+    bomb = tar_gz_bytes({**package_files(), "data/zeros.csv": "0" * (4 * 1024 * 1024)})
+    assert len(bomb) < 64 * 1024
+    refused_bomb = upload(client, headers, bomb)
+    assert refused_bomb.status_code == 422
+    assert refused_bomb.json()["code"] == "package_too_large"
+    listed = client.get("/recipes/v1/recipes?builtin=false", headers=headers).json()
+    assert listed["items"] == []
+
+
+def test_git_import_refuses_private_and_metadata_addresses_even_for_any_host(
+    recipes_settings: RecipesSettings, auth: Auth
+) -> None:
+    from dsw_recipes.app import create_app
+
+    settings = recipes_settings.model_copy(
+        update={"embedded_workers": False, "git_allowed_hosts": ["*"]}
+    )
+    with TestClient(create_app(settings)) as client:
+        for host in ("169.254.169.254", "10.0.0.1", "192.168.1.1", "[::1]", "0.0.0.0"):
+            response = client.post(
+                "/recipes/v1/recipes/git",
+                json={"url": f"https://{host}/acme/recipe.git", "ref": "main"},
+                headers=auth(),
+            )
+            assert response.status_code == 422, host
+            assert response.json()["code"] == "git_host_not_allowed", (host, response.json())
+            assert "internal address" in response.json()["detail"]
