@@ -23,6 +23,7 @@ from dsw_kit.events import CloudEvent, EventConsumer
 from dsw_serving.models import Decision, ProcessedEvent, Revision, Service
 from dsw_serving.publishing import service as services
 from dsw_serving.publishing.resolve import ResolvedModel, read_metadata
+from dsw_serving.publishing.schedules import follow_live_revision
 from dsw_serving.publishing.schemas import TrafficIn
 
 TRAINING_EVENTS = "dsw.training.events"
@@ -138,6 +139,9 @@ def _judge_for(
     else:
         action = "promoted"
         services.promote(session, publish, service, revision.number)
+        follow_live_revision(
+            session, service, runtime.settings.platform.resolved_mlflow_tracking_uri
+        )
     _record(
         runtime, session, service, change, action, revision.number, verdict.reason, live, metric
     )
