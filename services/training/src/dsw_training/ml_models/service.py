@@ -32,8 +32,16 @@ def experiment_name(tenant: Tenant, model_id: uuid.UUID) -> str:
 
 
 def registered_model_name(tenant: Tenant, name: str) -> str:
-    """The model's name in the MLflow Model Registry (tenant-qualified: the registry is shared)."""
-    return f"{tenant.org_id}.{tenant.sandbox}.{name}"
+    """The model's name in the MLflow Model Registry (tenant-qualified: the registry is shared).
+
+    Organisation and sandbox names may contain dots, so a plain dotted join is ambiguous: model
+    ``forecast`` of sandbox ``prod.retail`` and model ``retail.forecast`` of sandbox ``prod``
+    would share one registered model, and each tenant would train into and score with the
+    other's versions. Their dots become ``~`` (allowed in neither name), which keeps the name
+    unambiguous and leaves the common dot-free ``<org>.<sandbox>.<name>`` as it was.
+    """
+    org, sandbox = (part.replace(".", "~") for part in (tenant.org_id, tenant.sandbox))
+    return f"{org}.{sandbox}.{name}"
 
 
 def _announce(
