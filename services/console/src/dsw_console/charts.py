@@ -139,12 +139,14 @@ def line_chart_svg(
     left, bottom, legend = 52, 18, 16 * math.ceil(len(drawn) / 3)
     plot_width, plot_height = width - left - 8, height - bottom - legend - 8
     to_x = _scale(min(xs), max(xs), plot_width)
-    to_y = _scale(min(0.0, min(ys)), max(ys), plot_height, invert=True)
+    # A flat line at zero still gets an axis with a top (1), so that it reads as zero.
+    top = max(ys) if max(ys) > min(0.0, min(ys)) else min(0.0, min(ys)) + 1.0
+    to_y = _scale(min(0.0, min(ys)), top, plot_height, invert=True)
     parts = [
         f'<line class="axis" x1="{left}" y1="8" x2="{left}" y2="{8 + plot_height}"/>',
         f'<line class="axis" x1="{left}" y1="{8 + plot_height}" x2="{width - 8}" '
         f'y2="{8 + plot_height}"/>',
-        f'<text x="{left - 4}" y="16" text-anchor="end">{escape(_number(max(ys)))}</text>',
+        f'<text x="{left - 4}" y="16" text-anchor="end">{escape(_number(top))}</text>',
         f'<text x="{left - 4}" y="{8 + plot_height}" text-anchor="end">'
         f"{escape(_number(min(0.0, min(ys))))}</text>",
         f'<text x="{left}" y="{20 + plot_height}">{_clock(min(xs))}</text>',

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from dsw_console.charts import line_chart_svg
+from dsw_console.charts import Series, line_chart_svg
 from dsw_console.live import (
     Sample,
     accuracy_series,
@@ -275,15 +275,20 @@ def _metric_charts(history: list[Sample], accuracy: list[dict[str, Any]]) -> dic
     )
     for key, title, unit in titled:
         if rates[key]:
-            charts[key] = line_chart_svg(title, rates[key], unit)
+            charts[key] = _chart(title, rates[key], unit)
     drift = drift_series(history)
     if drift:
-        charts["drift"] = line_chart_svg("Prediction drift (PSI)", drift)
+        charts["drift"] = _chart("Prediction drift (PSI) of the live revision", drift)
     charts["accuracy"] = {
-        metric: line_chart_svg(f"Live {metric}", lines)
+        metric: _chart(f"Live {metric}", lines)
         for metric, lines in accuracy_series(accuracy).items()
     }
     return charts
+
+
+def _chart(title: str, lines: list[Series], unit: str = "") -> dict[str, str]:
+    """A chart and its visible caption."""
+    return {"title": title, "svg": line_chart_svg(title, lines, unit)}
 
 
 @router.post("/services/{name}/predict")
@@ -332,6 +337,31 @@ def revoke_key(name: str, key_id: str, api: Api = Depends(api_for)) -> Response:
 @router.post("/services/{name}/promote")
 def promote(name: str, revision: int = Form(...), api: Api = Depends(api_for)) -> Response:
     api.post("serving", f"{SERVING}/services/{name}/promote", {"revision": revision})
+    return RedirectResponse(f"/services/{name}", status_code=303)
+
+
+@router.post("/services/{name}/revisions")
+def add_revision(
+    request: Request,
+    name: str,
+    training_run_id: str = Form(""),
+    promote_now: str | None = Form(None),
+    api: Api = Depends(api_for),
+) -> Response:
+    """A new revision from a training run (empty: the service's own source resolved again)."""
+    run_id = training_run_id.strip()
+    body = {
+        "source": {"training_run_id": run_id} if run_id else None,
+        "promote": promote_now == "on",
+    }
+    try:
+        api.post("serving", f"{SERVING}/services/{name}/revisions", body)
+    except ApiError as error:
+        if error.problem.status == 401:
+            raise
+        return _service_page(
+            request, api, name, problem=error.problem, status_code=error.problem.status
+        )
     return RedirectResponse(f"/services/{name}", status_code=303)
 
 
