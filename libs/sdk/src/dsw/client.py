@@ -684,7 +684,11 @@ class Services(_Group):
         idempotency_key: str | None = None,
         **fields: Any,
     ) -> Service:
-        """Publish a run's model, or a model's latest or best run, under ``name``."""
+        """Publish a run's model, or a model's latest or best run, under ``name``.
+
+        Other ``fields`` go in the body as they are, e.g. ``retraining_schedule``,
+        ``scoring_schedule`` and ``batching`` (see docs/serving.md).
+        """
         source: dict[str, Any] = {"training_run_id": training_run_id}
         if model_id:
             source = {
@@ -787,11 +791,17 @@ class Services(_Group):
         *,
         columns: Mapping[str, builtins.list[Any]] | None = None,
         api_key: str | None = None,
+        k: int | None = None,
     ) -> Record:
-        """Predictions for records (or columns); with ``api_key`` instead of the token."""
+        """Predictions for records (or columns); with ``api_key`` instead of the token.
+
+        ``k``: items per user of a ranking model (its ``top_k``); other models ignore it.
+        """
         body: dict[str, Any] = (
             {"columns": dict(columns)} if columns is not None else {"records": list(records or [])}
         )
+        if k is not None:
+            body["k"] = k
         headers = {"x-api-key": api_key} if api_key else {}
         path = f"{self.path}/{name}/predict"
         if api_key:
