@@ -119,9 +119,7 @@ class EventConsumer:
             self.stats.duplicates,
             self.stats.dead_lettered,
         )
-        if self._dead_letter_producer is not None:
-            self._dead_letter_producer.close(timeout=2)
-            self._dead_letter_producer = None
+        self._close_dead_letter_producer()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -252,7 +250,25 @@ class EventConsumer:
             ("x-original-topic", record.topic.encode()),
             ("x-consumer", self.name.encode()),
         ]
-        future = self._dead_letter_producer.send(
-            record.topic + DEAD_LETTER_SUFFIX, key=record.key, value=record.value, headers=headers
-        )
-        future.get(timeout=10)
+        try:
+            future = self._dead_letter_producer.send(
+                record.topic + DEAD_LETTER_SUFFIX,
+                key=record.key,
+                value=record.value,
+                headers=headers,
+            )
+            future.get(timeout=10)
+        except KafkaError as error:
+            # A producer made for a broker that has since restarted empty keeps failing (the
+            # new broker does not know its producer id): replace it, or this record would be
+            # re-read and fail to dead-letter forever, blocking its partition.
+            self._close_dead_letter_producer()
+            raise BrokerUnavailable(f"cannot dead-letter: {error}") from error
+
+    def _close_dead_letter_producer(self) -> None:
+        producer, self._dead_letter_producer = self._dead_letter_producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=2)
+            except Exception:  # closing a broken producer must not hide why it broke
+                logger.debug("closing the dead-letter producer failed", exc_info=True)
