@@ -12,7 +12,7 @@ TEST_PATHS := libs services tests
 SOURCE_PACKAGES := -p dsw_kit -p dsw_contracts -p dsw_xdm -p dsw_recipe -p dsw -p dsw_catalog -p dsw_recipes \
 	-p dsw_training -p dsw_scoring -p dsw_serving -p dsw_console
 
-.PHONY: install browser run test test-fast lint format typecheck check bench clean-data
+.PHONY: install browser loadgen run test test-fast lint format typecheck check bench clean-data
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -35,8 +35,14 @@ $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 browser: $(CHROMIUM)
 
+## loadgen: Debian's wrk, the HTTP load generator of the serving benchmark and load test (needs root)
+WRK := /usr/bin/wrk
+$(WRK):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+loadgen: $(WRK)
+
 ## test: every package's unit tests and the cross-service integration tests
-test: install browser
+test: install browser loadgen
 	$(BIN)/pytest $(TEST_PATHS)
 
 ## lint: ruff (lint and format check) and the architecture rules

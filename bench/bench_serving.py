@@ -1,6 +1,7 @@
 """Benchmark: serving predict vs a bare FastAPI booster handler vs ``mlflow models serve``.
 
     .venv/bin/python bench/bench_serving.py [--seconds 15] [--fixed-seconds 60] [--no-fixed]
+                                            [--fixed-rate 500] [--load-only]
 
 Starts a Tansu broker and real processes in a temporary data home: ``dsw-catalog api``,
 ``dsw-training api`` (with its worker) and ``dsw-serving api`` (uvicorn, as in production; its
@@ -18,8 +19,12 @@ warm-up), on the same model:
 (c) ``mlflow models serve --env-manager local`` of the same MLflow model (MLflow's own scoring
     server, from a separate virtualenv ``.tools/mlflow-venv``: full MLflow pins pyarrow < 26).
 
-Then (unless ``--no-fixed``) ``--fixed-seconds`` at about 500 requests/s on (a) while a second
-training run's model is published as revision 2 and promoted half way: every request must succeed.
+Then (unless ``--no-fixed``) the load run: ``--fixed-seconds`` (60) at ``--fixed-rate`` (500)
+requests/s in all, round robin over three published services, paced open loop (each request takes
+the next slot of a fixed timetable; 64 connections; an answer slower than 5 s is a failure). A
+second training run's model is published and promoted on every service a third of the way in, and
+every service is rolled back at two thirds: every request must succeed. ``--load-only`` runs just
+this (no MLflow needed); the test suite runs it that way (``tests/test_load_serving.py``).
 
 The last line printed is one JSON object.
 """
@@ -37,6 +42,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -276,26 +282,7 @@ def run_wrk(
         capture_output=True,
         text=True,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    percentiles = {
-        int(match.group(1)): _ms(match.group(2))
-        for match in re.finditer(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.MULTILINE)
-    }
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    failed = (int(non_2xx.group(1)) if non_2xx else 0) + (
-        sum(int(value) for value in errors.groups()) if errors else 0
-    )
-    return {
-        "rps": rps,
-        "p50_ms": percentiles.get(50),
-        "p99_ms": percentiles.get(99),
-        "requests": total,
-        "failed": failed,
-    }
+    return parse_wrk(output)
 
 
 def measure(wrk: str, name: str, url: str, script: Path, seconds: int) -> dict[str, Any]:
@@ -309,263 +296,350 @@ def measure(wrk: str, name: str, url: str, script: Path, seconds: int) -> dict[s
     return result
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=15, help="measured seconds per target")
-    parser.add_argument("--fixed-seconds", type=int, default=60, help="fixed-rate run length")
-    parser.add_argument("--no-fixed", action="store_true", help="skip the fixed-rate promotion run")
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--profile", action="store_true", help="only (a) and (b): no MLflow")
-    args = parser.parse_args(argv)
-    wrk = ensure_wrk()
-    mlflow_bin = ensure_mlflow_venv()
-    work = Path(tempfile.mkdtemp(prefix="dsw-bench-serving-", dir=args.workdir))
-    home = work / "home"
-    home.mkdir()
-    broker = TansuBroker(log_path=work / "tansu.log").start()
-    processes: list[Process] = []
-    try:
+class Stack:
+    """Tansu, catalog, training (with its worker) and serving as real processes in one data home."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.home = work / "home"
+        self.home.mkdir()
+        self.broker = TansuBroker(log_path=work / "tansu.log").start()
+        self.processes: list[Process] = []
         scopes = ["catalog:admin", "training:admin", "serving:admin"]
-        token = Authenticator(AuthSettings(), home).issuer().issue("bench", scopes, org_id="bench")
-        ports = {name: free_port() for name in ("catalog", "training", "serving", "bare", "mlflow")}
-        url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        env = {
+        issuer = Authenticator(AuthSettings(), self.home).issuer()
+        token = issuer.issue("bench", scopes, org_id="bench")
+        self.ports = {name: free_port() for name in ("catalog", "training", "serving", "bare")}
+        self.ports["mlflow"] = free_port()
+        self.url = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
+        self.env = {
             key: value
             for key, value in os.environ.items()
             if not (key.startswith("DSW_") and key.endswith("_DATABASE_URL"))
         }
-        env.update(
-            DSW_HOME=str(home),
-            DSW_KAFKA_BOOTSTRAP=broker.bootstrap,
+        self.env.update(
+            DSW_HOME=str(self.home),
+            DSW_KAFKA_BOOTSTRAP=self.broker.bootstrap,
             DSW_LOG_JSON="false",
             DSW_LOG_LEVEL="WARNING",
             DSW_CATALOG_INGEST_POLL_SECONDS="0.1",
-            DSW_TRAINING_CATALOG_URL=url["catalog"],
+            DSW_TRAINING_CATALOG_URL=self.url["catalog"],
             DSW_TRAINING_RUN_POLL_SECONDS="0.5",
-            DSW_SERVING_TRAINING_URL=url["training"],
+            DSW_SERVING_TRAINING_URL=self.url["training"],
             DSW_SERVING_EMBEDDED_WORKERS="false",
         )
         headers = {"Authorization": f"Bearer {token}"}
-        clients = {
-            name: httpx.Client(base_url=url[name], headers=headers, timeout=600)
+        self.clients = {
+            name: httpx.Client(base_url=self.url[name], headers=headers, timeout=600)
             for name in ("catalog", "training", "serving")
         }
+
+    def start_services(self) -> None:
         for name in ("catalog", "training", "serving"):
-            process = Process(
-                name, [str(BIN / f"dsw-{name}"), "api", "--port", str(ports[name])], env, home
-            )
-            processes.append(process)
-            _wait_http(url[name], process, "/readyz")
-        catalog, training, serving = clients["catalog"], clients["training"], clients["serving"]
-        run, model_id = train_model(catalog, training)
-        print(f"trained {run['mlflow']['model_uri']} ({PARAMS['n_estimators']} trees)", flush=True)
-        body = {"name": "bench", "source": {"training_run_id": run["id"]}}
-        _call(serving, "POST", "/serving/v1/services", 201, json=body)
-        key = _call(serving, "POST", "/serving/v1/services/bench/keys", 201, json={"name": "wrk"})[
-            "key"
-        ]
-        answer = _call(
-            serving,
-            "POST",
-            "/serving/v1/services/bench/predict",
-            200,
-            json={"records": [RECORD]},
-            headers={"x-api-key": key},
-        )
-        print(f"prediction {answer['predictions']}", flush=True)
+            args = [str(BIN / f"dsw-{name}"), "api", "--port", str(self.ports[name])]
+            self.start(name, args, self.env, "/readyz")
 
-        tracking = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
-        import mlflow.artifacts
+    def start(self, name: str, args: list[str], env: dict[str, str], ready: str) -> Process:
+        process = Process(name, args, env, self.home)
+        self.processes.append(process)
+        _wait_http(self.url[name], process, ready, timeout=600)
+        return process
 
-        local_model = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=run["mlflow"]["model_uri"],
-                tracking_uri=tracking,
-                dst_path=str(work / "model"),
-            )
-        )
-        bare_env = env | {"BENCH_MODEL_URI": str(local_model), "BENCH_TRACKING": tracking}
-        (work / "bare_app.py").write_text(BARE_APP)
-        bare = Process(
-            "bare",
-            [
-                str(BIN / "uvicorn"),
-                "--app-dir",
-                str(work),
-                "bare_app:app",
-                "--port",
-                str(ports["bare"]),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            bare_env,
-            home,
-        )
-        processes.append(bare)
-        _wait_http(url["bare"], bare, "/docs")
-        if args.profile:
-            script = lua_script(work / "a.lua", {"records": [RECORD]}, {"x-api-key": key})
-            target = f"{url['serving']}/serving/v1/services/bench/predict"
-            measure(wrk, "(a) serving predict", target, script, args.seconds)
-            script = lua_script(work / "b.lua", {"records": [RECORD]}, {})
-            measure(wrk, "(b) bare", f"{url['bare']}/predict", script, args.seconds)
-            return {}
-        mlflow_env = env | {"PATH": f"{mlflow_bin}:{env.get('PATH', '')}"}
-        served = Process(
-            "mlflow",
-            [
-                str(mlflow_bin / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                str(local_model),
-                "--env-manager",
-                "local",
-                "-p",
-                str(ports["mlflow"]),
-                "-h",
-                "127.0.0.1",
-                "-w",
-                "1",
-            ],
-            mlflow_env,
-            home,
-        )
-        processes.append(served)
-        _wait_http(url["mlflow"], served, "/ping", timeout=600)
-        check = httpx.post(f"{url['mlflow']}/invocations", json={"dataframe_records": [RECORD]})
-        print(f"mlflow prediction {check.text[:200]}", flush=True)
-        check.raise_for_status()
-
-        predict_script = lua_script(work / "a.lua", {"records": [RECORD]}, {"x-api-key": key})
-        bare_script = lua_script(work / "b.lua", {"records": [RECORD]}, {})
-        mlflow_script = lua_script(work / "c.lua", {"dataframe_records": [RECORD]}, {})
-        print(f"wrk: 16 connections, 1 record per request, {args.seconds} s after a 3 s warm-up")
-        a = measure(
-            wrk,
-            "(a) serving predict (key, log on)",
-            f"{url['serving']}/serving/v1/services/bench/predict",
-            predict_script,
-            args.seconds,
-        )
-        b = measure(
-            wrk, "(b) bare FastAPI + booster", f"{url['bare']}/predict", bare_script, args.seconds
-        )
-        c = measure(
-            wrk,
-            "(c) mlflow models serve",
-            f"{url['mlflow']}/invocations",
-            mlflow_script,
-            args.seconds,
-        )
-        served.stop()
-        bare.stop()
-        ratios = {
-            "ratio_vs_bare": round(a["rps"] / b["rps"], 3),
-            "ratio_vs_mlflow": round(a["rps"] / c["rps"], 2),
-            "p99_ratio_vs_mlflow": round(a["p99_ms"] / c["p99_ms"], 4),
-        }
-        print(
-            f"(a)/(b) {ratios['ratio_vs_bare']:.2f} (target >= 0.8)   "
-            f"(a)/(c) {ratios['ratio_vs_mlflow']:.1f}x (target >= 20)   "
-            f"p99 (a)/(c) {ratios['p99_ratio_vs_mlflow']:.3f} (target <= 0.1)",
-            flush=True,
-        )
-        fixed: dict[str, Any] = {}
-        if not args.no_fixed:
-            fixed = fixed_rate_with_promotion(
-                wrk, work, url["serving"], serving, training, model_id, key, args.fixed_seconds
-            )
-        result = {
-            "bench": "serving",
-            "rps": round(a["rps"], 1),
-            **ratios,
-            "p50_ms": a["p50_ms"],
-            "p99_ms": a["p99_ms"],
-            "failed": a["failed"],
-            "bare_rps": round(b["rps"], 1),
-            "bare_p99_ms": b["p99_ms"],
-            "mlflow_rps": round(c["rps"], 1),
-            "mlflow_p99_ms": c["p99_ms"],
-            **fixed,
-        }
-        print(json.dumps(result), flush=True)
-        return result
-    finally:
-        for process in reversed(processes):
+    def stop(self) -> None:
+        for client in self.clients.values():
+            client.close()
+        for process in reversed(self.processes):
             process.stop()
-        broker.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        self.broker.stop()
 
 
-def fixed_rate_with_promotion(
-    wrk: str,
-    work: Path,
-    serving_url: str,
-    serving: httpx.Client,
-    training: httpx.Client,
-    model_id: str,
-    key: str,
-    seconds: int,
-) -> dict[str, Any]:
-    """~500 req/s for ``seconds`` while revision 2 (a new training run) is promoted half way."""
-    second = run_training(training, model_id, {"n_estimators": 150})
-    connections = 16
-    # Each connection waits its share of the period before each request: about 500 req/s.
-    script = lua_script(
-        work / "fixed.lua",
-        {"records": [RECORD]},
-        {"x-api-key": key},
-        delay_ms=1000 * connections / 500,
-    )
-    url = f"{serving_url}/serving/v1/services/bench/predict"
-    process = subprocess.Popen(
-        [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(seconds / 2)
-    started = time.perf_counter()
-    revision = _call(
-        serving,
-        "POST",
-        "/serving/v1/services/bench/revisions",
-        201,
-        json={"source": {"training_run_id": second["id"]}, "promote": True},
-    )
-    promote_ms = (time.perf_counter() - started) * 1000
-    output, _ = process.communicate(timeout=seconds + 60)
-    live = _call(
+def publish_bench_service(stack: Stack) -> tuple[dict[str, Any], str, str]:
+    """Train the model, publish it as ``bench`` with an API key: (first run, model id, key)."""
+    catalog, training, serving = (stack.clients[n] for n in ("catalog", "training", "serving"))
+    run, model_id = train_model(catalog, training)
+    print(f"trained {run['mlflow']['model_uri']} ({PARAMS['n_estimators']} trees)", flush=True)
+    body = {"name": "bench", "source": {"training_run_id": run["id"]}}
+    _call(serving, "POST", "/serving/v1/services", 201, json=body)
+    key = _call(serving, "POST", "/serving/v1/services/bench/keys", 201, json={"name": "wrk"})
+    answer = _call(
         serving,
         "POST",
         "/serving/v1/services/bench/predict",
         200,
         json={"records": [RECORD]},
-        headers={"x-api-key": key},
+        headers={"x-api-key": key["key"]},
     )
+    print(f"prediction {answer['predictions']}", flush=True)
+    return run, model_id, str(key["key"])
+
+
+def start_baselines(stack: Stack, run: dict[str, Any], mlflow_bin: Path | None) -> None:
+    """(b) the bare FastAPI app and, given full MLflow's bin folder, (c) ``mlflow models serve``."""
+    tracking = f"sqlite:///{stack.home / 'mlflow' / 'mlflow.db'}"
+    import mlflow.artifacts
+
+    local_model = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=run["mlflow"]["model_uri"],
+            tracking_uri=tracking,
+            dst_path=str(stack.work / "model"),
+        )
+    )
+    bare_env = stack.env | {"BENCH_MODEL_URI": str(local_model), "BENCH_TRACKING": tracking}
+    (stack.work / "bare_app.py").write_text(BARE_APP)
+    uvicorn = [str(BIN / "uvicorn"), "--app-dir", str(stack.work), "bare_app:app"]
+    quiet = ["--no-access-log", "--log-level", "warning"]
+    stack.start("bare", [*uvicorn, "--port", str(stack.ports["bare"]), *quiet], bare_env, "/docs")
+    if mlflow_bin is None:
+        return
+    serve = [str(mlflow_bin / "mlflow"), "models", "serve", "-m", str(local_model)]
+    options = ["--env-manager", "local", "-p", str(stack.ports["mlflow"]), "-h", "127.0.0.1"]
+    mlflow_env = stack.env | {"PATH": f"{mlflow_bin}:{stack.env.get('PATH', '')}"}
+    stack.start("mlflow", [*serve, *options, "-w", "1"], mlflow_env, "/ping")
+    check = httpx.post(f"{stack.url['mlflow']}/invocations", json={"dataframe_records": [RECORD]})
+    print(f"mlflow prediction {check.text[:200]}", flush=True)
+    check.raise_for_status()
+
+
+def compare(wrk: str, stack: Stack, key: str, seconds: int, with_mlflow: bool) -> dict[str, Any]:
+    """(a), (b) and (c) one after the other with the same wrk settings; their figures and ratios."""
+    work, url = stack.work, stack.url
+    predict = lua_script(work / "a.lua", {"records": [RECORD]}, {"x-api-key": key})
+    bare = lua_script(work / "b.lua", {"records": [RECORD]}, {})
+    print(f"wrk: 16 connections, 1 record per request, {seconds} s after a 3 s warm-up")
+    a = measure(
+        wrk,
+        "(a) serving predict (key, log on)",
+        f"{url['serving']}/serving/v1/services/bench/predict",
+        predict,
+        seconds,
+    )
+    b = measure(wrk, "(b) bare FastAPI + booster", f"{url['bare']}/predict", bare, seconds)
+    figures = {
+        "rps": round(a["rps"], 1),
+        "ratio_vs_bare": round(a["rps"] / b["rps"], 3),
+        "p50_ms": a["p50_ms"],
+        "p99_ms": a["p99_ms"],
+        "failed": a["failed"],
+        "bare_rps": round(b["rps"], 1),
+        "bare_p99_ms": b["p99_ms"],
+    }
+    if not with_mlflow:
+        return figures
+    mlflow = lua_script(work / "c.lua", {"dataframe_records": [RECORD]}, {})
+    c = measure(wrk, "(c) mlflow models serve", f"{url['mlflow']}/invocations", mlflow, seconds)
+    figures |= {
+        "ratio_vs_mlflow": round(a["rps"] / c["rps"], 2),
+        "p99_ratio_vs_mlflow": round(a["p99_ms"] / c["p99_ms"], 4),
+        "mlflow_rps": round(c["rps"], 1),
+        "mlflow_p99_ms": c["p99_ms"],
+    }
+    print(
+        f"(a)/(b) {figures['ratio_vs_bare']:.2f} (target >= 0.8)   "
+        f"(a)/(c) {figures['ratio_vs_mlflow']:.1f}x (target >= 20)   "
+        f"p99 (a)/(c) {figures['p99_ratio_vs_mlflow']:.3f} (target <= 0.1)",
+        flush=True,
+    )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15, help="measured seconds per target")
+    parser.add_argument("--fixed-seconds", type=int, default=60, help="fixed-rate run length")
+    parser.add_argument("--fixed-rate", type=int, default=500, help="fixed-rate requests/s")
+    parser.add_argument("--no-fixed", action="store_true", help="skip the fixed-rate load run")
+    parser.add_argument("--load-only", action="store_true", help="only the fixed-rate load run")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="only (a) and (b): no MLflow")
+    args = parser.parse_args(argv)
+    wrk = ensure_wrk()
+    with_mlflow = not (args.profile or args.load_only)
+    mlflow_bin = ensure_mlflow_venv() if with_mlflow else None
+    stack = Stack(Path(tempfile.mkdtemp(prefix="dsw-bench-serving-", dir=args.workdir)))
+    try:
+        stack.start_services()
+        run, model_id, key = publish_bench_service(stack)
+        result: dict[str, Any] = {"bench": "serving"}
+        if not args.load_only:
+            start_baselines(stack, run, mlflow_bin)
+            result |= compare(wrk, stack, key, args.seconds, with_mlflow)
+            for process in stack.processes[3:]:
+                process.stop()  # the baselines: the load run has the machine to itself
+        if not (args.no_fixed or args.profile):
+            result |= fixed_rate_load(
+                wrk, stack, model_id, run["id"], args.fixed_seconds, args.fixed_rate
+            )
+        print(json.dumps(result), flush=True)
+        return result
+    finally:
+        stack.stop()
+        shutil.rmtree(stack.work, ignore_errors=True)
+
+
+LOAD_SERVICES = ("bench", "bench-2", "bench-3")
+PACED_SCRIPT = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} dsw_timespec;
+int clock_gettime(int clock_id, dsw_timespec *spec);
+]]
+local spec = ffi.new("dsw_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, spec)  -- CLOCK_MONOTONIC
+  return tonumber(spec.tv_sec) * 1000 + tonumber(spec.tv_nsec) / 1e6
+end
+local body = {body}
+local targets = {{ {targets} }}
+local period_ms = {period_ms}
+local next_at = nil
+local sent = 0
+
+function request()
+  sent = sent + 1
+  local target = targets[(sent % #targets) + 1]
+  return wrk.format("POST", target[1], {{
+    ["Content-Type"] = "application/json", ["x-api-key"] = target[2] }}, body)
+end
+
+-- Open-loop pacing: each request of this thread takes the next slot of a fixed timetable, so
+-- the rate does not sag when answers slow down (a plain per-connection delay would).
+function delay()
+  local now = now_ms()
+  next_at = (next_at or now) + period_ms
+  if next_at < now then return 0 end
+  return next_at - now
+end
+"""
+
+
+def paced_script(path: Path, targets: list[tuple[str, str]], rate: int, threads: int) -> Path:
+    """A wrk script sending ``rate`` req/s in all, round robin over ``(path, api key)`` targets."""
+    listed = ", ".join(f"{{{json.dumps(p)}, {json.dumps(k)}}}" for p, k in targets)
+    path.write_text(
+        PACED_SCRIPT.format(
+            body=json.dumps(json.dumps({"records": [RECORD]})),
+            targets=listed,
+            period_ms=1000 * threads / rate,
+        )
+    )
+    return path
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """Requests/s, p50/p99, totals and failures (non-2xx answers plus socket errors)."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    percentiles = {
+        int(match.group(1)): _ms(match.group(2))
+        for match in re.finditer(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.MULTILINE)
+    }
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
-    failed = (int(non_2xx.group(1)) if non_2xx else 0) + (
-        sum(int(value) for value in errors.groups()) if errors else 0
+    kinds = ("connect", "read", "write", "timeout")
+    socket_errors = dict(zip(kinds, map(int, errors.groups()), strict=True)) if errors else {}
+    non_2xx_count = int(non_2xx.group(1)) if non_2xx else 0
+    return {
+        "rps": rps,
+        "p50_ms": percentiles.get(50),
+        "p99_ms": percentiles.get(99),
+        "requests": total,
+        "failed": non_2xx_count + sum(socket_errors.values()),
+        "non_2xx": non_2xx_count,
+        "socket_errors": socket_errors,
+    }
+
+
+def publish_load_services(serving: httpx.Client, run_id: str) -> list[tuple[str, str]]:
+    """The three services of the load run (``bench`` exists already): ``(predict path, key)``."""
+    targets = []
+    for name in LOAD_SERVICES:
+        if name != "bench":
+            body = {"name": name, "source": {"training_run_id": run_id}}
+            _call(serving, "POST", "/serving/v1/services", 201, json=body)
+        key = _call(
+            serving, "POST", f"/serving/v1/services/{name}/keys", 201, json={"name": "load"}
+        )
+        targets.append((f"/serving/v1/services/{name}/predict", key["key"]))
+    return targets
+
+
+def _for_each_service(action: Callable[[str], Any]) -> float:
+    """Run ``action(name)`` on every load service in turn; the milliseconds it all took."""
+    started = time.perf_counter()
+    for name in LOAD_SERVICES:
+        action(name)
+    return (time.perf_counter() - started) * 1000
+
+
+def live_revisions(
+    serving: httpx.Client, targets: list[tuple[str, str]], expected: int, timeout: float = 30.0
+) -> dict[str, int]:
+    """The revision each service answers from, once all answer ``expected`` (a serving process
+    picks a change up on its next poll) or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        live = {
+            name: _call(
+                serving, "POST", path, 200, json={"records": [RECORD]}, headers={"x-api-key": key}
+            )["revision"]
+            for name, (path, key) in zip(LOAD_SERVICES, targets, strict=True)
+        }
+        if set(live.values()) == {expected} or time.monotonic() > deadline:
+            return live
+        time.sleep(0.5)
+
+
+def fixed_rate_load(
+    wrk: str, stack: Stack, model_id: str, first_run_id: str, seconds: int, rate: int
+) -> dict[str, Any]:
+    """``rate`` req/s for ``seconds`` over three services; promote a new revision on each at a
+    third of the run and roll each back at two thirds. Every request must succeed."""
+    serving, training = stack.clients["serving"], stack.clients["training"]
+    second = run_training(training, model_id, {"n_estimators": 150})
+    targets = publish_load_services(serving, first_run_id)
+    threads, connections = 2, 64
+    script = paced_script(stack.work / "paced.lua", targets, rate, threads)
+    # An answer slower than 5 s counts as a failed request (wrk's own default is 2 s).
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
+    command += ["--latency", "-s"]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [*command, str(script), stack.url["serving"]], stdout=subprocess.PIPE, text=True
     )
-    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
+    time.sleep(seconds / 3)
+    revision = {"source": {"training_run_id": second["id"]}, "promote": True}
+    promote_ms = _for_each_service(
+        lambda name: _call(
+            serving, "POST", f"/serving/v1/services/{name}/revisions", 201, json=revision
+        )
+    )
+    time.sleep(max(0.0, started + 2 * seconds / 3 - time.monotonic()))
+    rollback_ms = _for_each_service(
+        lambda name: _call(serving, "POST", f"/serving/v1/services/{name}/rollback", 200)
+    )
+    output, _ = process.communicate(timeout=seconds + 60)
+    result = parse_wrk(output)
+    live = live_revisions(serving, targets, expected=1)
     print(
-        f"fixed rate: {rps:.0f} req/s for {seconds} s, {total} requests, {failed} failed; "
-        f"revision {revision['number']} promoted in {promote_ms:.0f} ms half way, "
-        f"now answering revision {live['revision']}; p99 {p99.group(1) if p99 else '?'}",
+        f"fixed rate: {result['rps']:.0f} req/s (asked {rate}) for {seconds} s over "
+        f"{len(LOAD_SERVICES)} services, {result['requests']} requests, {result['failed']} failed "
+        f"({result['non_2xx']} non-2xx, socket errors {result['socket_errors']}); revision 2 "
+        f"promoted on each at {seconds // 3} s (took {promote_ms:.0f} ms), rolled back at "
+        f"{2 * seconds // 3} s (took {rollback_ms:.0f} ms); live now {live}; "
+        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms",
         flush=True,
     )
     return {
-        "fixed_rps": rps,
-        "fixed_requests": total,
-        "fixed_failed": failed,
-        "fixed_p99_ms": _ms(p99.group(1)) if p99 else None,
-        "promoted_to": live["revision"],
+        "fixed_rate_asked": rate,
+        "fixed_rps": result["rps"],
+        "fixed_requests": result["requests"],
+        "fixed_failed": result["failed"],
+        "fixed_p50_ms": result["p50_ms"],
+        "fixed_p99_ms": result["p99_ms"],
+        "fixed_services": len(LOAD_SERVICES),
+        "fixed_live_revisions": live,
     }
 
 
