@@ -617,6 +617,14 @@ def test_a_schedule_refused_upstream_is_a_422_under_the_publish_field(world: Wor
     assert bad_cron.status_code == 422, bad_cron.text
     assert [e["pointer"] for e in bad_cron.json()["errors"]] == ["/body/retraining_schedule/cron"]
     assert world.serving.get(f"{SERVICES}/badplan", headers=world.headers()).status_code == 404
+    # Schedules are made as the caller: a token that may not write training schedules is a 403.
+    no_scope = world.serving.post(
+        SERVICES,
+        json={"name": "badplan", "source": source, "retraining_schedule": {"on_new_data": True}},
+        headers=world.headers(scopes=["serving:write", "training:read"]),
+    )
+    assert no_scope.status_code == 403, no_scope.text
+    assert world.serving.get(f"{SERVICES}/badplan", headers=world.headers()).status_code == 404
 
     # The retraining schedule is made, then scoring refuses its input: nothing is left behind.
     bad_input = world.serving.post(

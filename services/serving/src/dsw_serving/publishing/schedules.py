@@ -166,11 +166,16 @@ def _create(
         raise ServiceUnavailable(f"{path} is unreachable; retry shortly") from error
     if response.status_code == 422:
         raise _repointed(response, pointer, set(type(part).model_fields))
+    _raise_forbidden(response)
+    raise_for_problem(response)
+    return str(response.json()["id"])
+
+
+def _raise_forbidden(response: httpx.Response) -> None:
+    """The caller's token may not act on schedules there (a missing scope): their 403."""
     if response.status_code == 403:
         problem = response.json()
         raise Forbidden(str(problem.get("detail", "")), code=str(problem.get("code", "forbidden")))
-    raise_for_problem(response)
-    return str(response.json()["id"])
 
 
 def _repointed(response: httpx.Response, pointer: str, fields: set[str]) -> UnprocessableEntity:
@@ -205,6 +210,7 @@ def _delete(client: httpx.Client, path: str) -> None:
     except httpx.TransportError as error:
         raise ServiceUnavailable(f"{path} is unreachable; retry shortly") from error
     if response.status_code != 404:
+        _raise_forbidden(response)
         raise_for_problem(response)
 
 
