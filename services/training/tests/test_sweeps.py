@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from dsw_kit.db import utcnow
+from dsw_kit.work import LeasedWorker
+from dsw_training.app import create_app
+from dsw_training.models import Sweep
+from dsw_training.runs.worker import TrainingWorker
+from dsw_training.settings import TrainingSettings
+from dsw_training.sweeps.driver import SweepDriver
 from dsw_training.sweeps.strategies import grid_points, random_point, suggest
 
 from .conftest import Stack
 from .helpers import create_model, ingest_retail
+from .restart import commands_received, commands_sent, restarted, wait_delivered
 
 Auth = Callable[..., dict[str, str]]
 
@@ -152,8 +164,6 @@ def test_cancelling_a_sweep_cancels_its_open_trials(
         headers=headers,
     ).json()
     # No embedded workers here: drive the sweep by hand.
-    from dsw_training.sweeps.driver import SweepDriver
-
     driver = SweepDriver(stack.training.app.state.runtime)  # type: ignore[attr-defined]
     claim = driver.queue.claim()
     assert claim is not None
@@ -217,3 +227,70 @@ def test_early_stopping_prunes_a_clearly_bad_trial(stack: Stack, auth: Auth) -> 
     # Stopped well before its 10,000 rounds (it reports every 100th round from 1,000 on).
     assert bad["intermediate"][-1][0] < 10_000
     assert sweep["best"]["run_id"] == good["id"]
+
+
+# Three trainings and two service starts: minutes on a loaded machine.
+@pytest.mark.timeout(600)
+def test_a_restarted_service_resumes_a_sweep_whose_driver_died_between_trials(
+    training_settings: TrainingSettings,
+    catalog: TestClient,
+    auth: Auth,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The driver queued two trials, one of them ran, then the driver died; the service restarts on
+    a broker that lost its messages. A new driver takes the sweep over once its lease expired,
+    the queued trial runs, the last grid point is queued once, and the sweep names its best."""
+    headers = auth()
+    training_settings.embedded_workers = False
+    app = create_app(training_settings, transports={"catalog": catalog._transport})
+    with TestClient(app) as before:
+        model = create_model(before, headers, ingest_retail(catalog, headers))
+        created = before.post(
+            f"/training/v1/models/{model['id']}/sweeps",
+            json={
+                "strategy": "grid",
+                "space": {"num_leaves": {"type": "choice", "values": [4, 8, 16]}},
+                "objective": {"metric": "rmse", "direction": "min"},
+                "max_trials": 3,
+                "parallelism": 2,
+            },
+            headers=headers,
+        )
+        assert created.status_code == 202, created.text
+        sweep_id = created.json()["id"]
+        runtime = before.app.state.runtime  # type: ignore[attr-defined]
+        driver = SweepDriver(runtime)
+        claim = driver.queue.claim()
+        assert claim is not None
+        assert not driver.step(claim)  # two trials queued
+        training = TrainingWorker(runtime)
+        request.addfinalizer(training.discard_child)
+        assert LeasedWorker(training.queue, training.process).run_once()  # one trial ran
+        with runtime.database.system_session() as session:
+            sweep = session.get(Sweep, uuid.UUID(sweep_id))
+            assert sweep is not None
+            sweep.lease_expires = utcnow() - timedelta(seconds=1)  # the driver died
+        wait_delivered(runtime.database)  # the commands went to the broker that loses them
+        lost = commands_sent(runtime.database)
+
+    with restarted(training_settings, catalog, tmp_path) as after:
+        stack = Stack(after, catalog)
+        sweep = _wait_sweep(stack, headers, sweep_id, timeout=240)
+        runs = after.get(
+            f"/training/v1/models/{model['id']}/runs?orderby=metrics.rmse", headers=headers
+        ).json()["items"]
+        woken_by = commands_received(after)
+        database = after.app.state.runtime.database  # type: ignore[attr-defined]
+        with database.system_session() as session:
+            sweep_row = session.get(Sweep, uuid.UUID(sweep_id))
+            assert sweep_row is not None
+            attempts = sweep_row.attempts
+    assert sweep["state"] == "succeeded", sweep
+    assert (sweep["trials"]["total"], sweep["trials"]["succeeded"]) == (3, 3)
+    assert sorted(run["params"]["num_leaves"] for run in runs) == [4, 8, 16]
+    assert [run["attempts"] for run in runs] == [1, 1, 1]
+    assert attempts == 2  # the dead driver's claim and the new driver's
+    assert sweep["best"] == {"run_id": runs[0]["id"], "value": runs[0]["metrics"]["rmse"]}
+    assert len(lost) == 2
+    assert not lost & woken_by  # the trial queued before the restart was found by polling

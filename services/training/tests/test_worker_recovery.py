@@ -1,4 +1,5 @@
-"""Runs survive dead workers and duplicated commands: the state transition guards every claim."""
+"""Runs survive dead workers, lost and duplicated commands: the state transition guards every
+claim, and the workers find due runs from the database alone."""
 
 from __future__ import annotations
 
@@ -7,21 +8,25 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 from sqlalchemy import select
 
 from dsw_kit.db import Database, utcnow
 from dsw_kit.events import create_producer
 from dsw_kit.work import LeasedWorker
+from dsw_training.app import create_app
 from dsw_training.models import OutboxEvent, ProcessedEvent, TrainingRun
 from dsw_training.runs.worker import TrainingWorker, TrainingWorkers
 from dsw_training.settings import TrainingSettings
 
 from .conftest import Stack
 from .helpers import create_model, ingest_retail, request_run, wait_run
+from .restart import commands_received, commands_sent, restarted, wait_delivered
 
 Auth = Callable[..., dict[str, str]]
 
@@ -155,3 +160,41 @@ def test_a_command_delivered_twice_through_the_broker_runs_the_run_once(
     mlflow = MlflowClient(tracking_uri=training_settings.platform.resolved_mlflow_tracking_uri)
     versions = mlflow.search_model_versions(f"name='{model['registered_model_name']}'")
     assert [str(version.version) for version in versions] == ["1"]
+
+
+# Two trainings and two service starts: minutes on a loaded machine.
+@pytest.mark.timeout(600)
+# MLflow's SQLAlchemy store uses a loader SQLAlchemy deprecated (read here through MlflowClient).
+@pytest.mark.filterwarnings("ignore:.*noload.*:DeprecationWarning")
+def test_a_restarted_service_runs_what_its_lost_commands_and_dead_workers_left(
+    training_settings: TrainingSettings, catalog: TestClient, auth: Auth, tmp_path: Path
+) -> None:
+    """Training restarts on a broker that lost its messages: a queued run whose command never
+    reached a worker, and a run whose worker died, both run (once) from their rows alone."""
+    headers = auth()
+    training_settings.embedded_workers = False
+    app = create_app(training_settings, transports={"catalog": catalog._transport})
+    with TestClient(app) as before:
+        model = create_model(before, headers, ingest_retail(catalog, headers))
+        waiting, claimed = (request_run(before, headers, model["id"])["id"] for _ in range(2))
+        database: Database = before.app.state.runtime.database  # type: ignore[attr-defined]
+        wait_delivered(database)  # the commands went to the broker that is about to lose them
+        lost = commands_sent(database)
+        with database.system_session() as session:
+            run = session.get(TrainingRun, uuid.UUID(claimed))
+            assert run is not None
+            run.state, run.lease_owner, run.attempts = "running", "dead-worker", 1
+            run.lease_expires = utcnow() - timedelta(seconds=1)
+
+    with restarted(training_settings, catalog, tmp_path) as after:
+        done = [wait_run(after, headers, run_id, timeout=180) for run_id in (waiting, claimed)]
+        woken_by = commands_received(after)
+    assert [(run["state"], run["attempts"]) for run in done] == [
+        ("succeeded", 1),
+        ("succeeded", 2),
+    ], [run["error"] for run in done]
+    assert len(lost) == 2
+    assert not lost & woken_by  # no command reached the restarted workers: they found the rows
+    mlflow = MlflowClient(tracking_uri=training_settings.platform.resolved_mlflow_tracking_uri)
+    versions = mlflow.search_model_versions(f"name='{model['registered_model_name']}'")
+    assert sorted(int(version.version) for version in versions) == [1, 2]
