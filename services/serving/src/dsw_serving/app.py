@@ -14,7 +14,7 @@ from dsw_serving.monitoring.api import router as monitoring_router
 from dsw_serving.monitoring.store import invocation_store
 from dsw_serving.predict.api import router as predict_router
 from dsw_serving.publishing.api import router as services_router
-from dsw_serving.publishing.promotion import promotion_consumer
+from dsw_serving.publishing.promotion_reconciler import promotion_worker
 from dsw_serving.settings import ServingSettings
 from dsw_serving.upstream import Upstreams
 
@@ -36,7 +36,7 @@ def spec(
         routers=[predict_router, services_router, monitoring_router],
         outbox_model=OutboxEvent,
         migrations_path=MIGRATIONS,
-        background={"training-events": promotion_consumer, "invocations": invocation_store},
+        background={"training-events": promotion_worker, "invocations": invocation_store},
     )
 
 

@@ -67,3 +67,9 @@ class ServingSettings(ServiceSettings):
     health_window_seconds: int = Field(
         3600, ge=1, description="Time window of live metrics and drift in the health summary"
     )
+    promotion_reconcile_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often succeeded runs whose event never arrived are looked for and "
+        "judged by automatic promotion",
+    )

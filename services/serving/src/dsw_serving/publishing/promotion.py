@@ -66,25 +66,61 @@ def apply_training_event(runtime: ServiceRuntime, session: Session, event: Cloud
     followers = session.scalars(
         select(Service).where(Service.training_model_id == change.model_id)
     ).all()
-    tracking_uri = runtime.settings.platform.resolved_mlflow_tracking_uri
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] = {}
     for service in followers:
-        promotion = dict(service.policy.get("promotion") or {})
-        if not promotion.get("auto_promote", False):
-            continue
-        already = session.scalar(
-            select(Revision.id).where(
-                Revision.service_id == service.id, Revision.training_run_id == change.run_id
-            )
+        judge_run(runtime, session, service, change, metadata)
+
+
+def auto_promotes(service: Service) -> bool:
+    """Whether the service's policy judges each new run of its model."""
+    return bool((service.policy.get("promotion") or {}).get("auto_promote", False))
+
+
+def judged(session: Session, service: Service, run_id: str) -> bool:
+    """Whether the service already has a revision of the run or a decision about it."""
+    revision = session.scalar(
+        select(Revision.id).where(
+            Revision.service_id == service.id, Revision.training_run_id == run_id
         )
-        if already is not None:
-            continue
-        if service.pinned:
-            _record(runtime, session, service, change, "skipped", None, "the service is pinned")
-            continue
-        if metadata is None:
-            metadata = read_metadata(change.model_uri, tracking_uri, "/data/model_uri")
-        _judge_for(runtime, session, service, change, promotion, metadata)
+    )
+    if revision is not None:
+        return True
+    decision = session.scalar(
+        select(Decision.id).where(
+            Decision.service_id == service.id, Decision.training_run_id == run_id
+        )
+    )
+    return decision is not None
+
+
+def judge_run(
+    runtime: ServiceRuntime,
+    session: Session,
+    service: Service,
+    change: TrainingRunChanged,
+    metadata: dict[str, Any],
+) -> bool:
+    """Judge a succeeded run for one service, once; whether it was judged now.
+
+    The consumer and the reconciler (which finds runs whose event was lost) both come here;
+    on PostgreSQL the service row is locked so that they cannot judge the same run twice.
+    ``metadata`` caches the model's metadata across services.
+    """
+    if not auto_promotes(service) or not change.model_uri:
+        return False
+    if not runtime.database.is_sqlite:
+        session.refresh(service, with_for_update=True)
+    if judged(session, service, change.run_id):
+        return False
+    if service.pinned:
+        _record(runtime, session, service, change, "skipped", None, "the service is pinned")
+        return True
+    if not metadata:
+        tracking_uri = runtime.settings.platform.resolved_mlflow_tracking_uri
+        metadata.update(read_metadata(change.model_uri, tracking_uri, "/data/model_uri"))
+    promotion = dict(service.policy.get("promotion") or {})
+    _judge_for(runtime, session, service, change, promotion, metadata)
+    return True
 
 
 def _judge_for(
