@@ -7,6 +7,7 @@ Nothing here needs a Docker engine or a cluster: the chart is rendered by Helm's
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,3 +127,13 @@ def documented_settings() -> set[str]:
     """Every variable the settings reference in docs/configuration.md names."""
     text = (ROOT / "docs" / "configuration.md").read_text()
     return set(re.findall(r"^\| `(DSW_[A-Z0-9_]+)` \|", text, flags=re.MULTILINE))
+
+
+def service_calls() -> dict[str, list[str]]:
+    """Caller -> the services it calls: the ``<callee>_url`` fields of its settings class."""
+    calls = {}
+    for caller in SERVICES:
+        module = importlib.import_module(f"dsw_{caller}.settings")
+        fields = getattr(module, f"{caller.capitalize()}Settings").model_fields
+        calls[caller] = [callee for callee in SERVICES if f"{callee}_url" in fields]
+    return calls

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import CHART, COMPOSE, ROOT, SERVICES, documented_settings
+from tests.deploy.conftest import (
+    CHART,
+    COMPOSE,
+    ROOT,
+    SERVICES,
+    documented_settings,
+    service_calls,
+)
 
 INFRASTRUCTURE = {"postgres", "kafka", "minio", "mlflow"}
 ONE_SHOTS = {"minio-init"} | {f"{name}-migrate" for name in SERVICES}
@@ -219,3 +226,14 @@ def test_mlflow_server_matches_the_locked_client() -> None:
     ]
     assert all("==" in line for line in requirement_lines)
     assert requirements.count("--hash=sha256:") >= len(requirement_lines)
+
+
+def test_services_call_each_other_by_container_name(compose: dict[str, Any]) -> None:
+    calls = service_calls()
+    assert calls["training"] == ["catalog", "recipes"]  # the settings name their callees
+    for name, spec in platform_containers(compose).items():
+        caller = service_of(name)
+        for callee in calls[caller]:
+            url = spec["environment"][f"DSW_{caller.upper()}_{callee.upper()}_URL"]
+            assert url == f"http://{callee}:{SERVICES[callee]}", (name, callee)
+            assert callee in compose["services"]

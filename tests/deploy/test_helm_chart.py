@@ -18,6 +18,7 @@ from tests.deploy.conftest import (
     VALUES_SETS,
     Rendered,
     documented_settings,
+    service_calls,
 )
 
 KUBERNETES_VERSION = "1.30"
@@ -461,3 +462,22 @@ def test_notes_render_the_service_urls(renders: dict[str, Rendered]) -> None:
     for name, port in SERVICES.items():
         assert f"http://dsw-{name}.{NAMESPACE}.svc:{port}/{name}/v1" in notes
     assert "docs/operations.md" in notes
+
+
+@pytest.mark.parametrize("values_set", SETS)
+def test_services_call_each_other_through_their_api_services(
+    renders: dict[str, Rendered], values_set: str
+) -> None:
+    rendered = renders[values_set]
+    config = rendered.of_kind("ConfigMap")[0]["data"]
+    services = {doc["metadata"]["name"]: doc for doc in rendered.of_kind("Service")}
+    enabled = {name for name in SERVICES if any(svc.endswith(f"-{name}") for svc in services)}
+    for caller, callees in service_calls().items():
+        for callee in callees:
+            key = f"DSW_{caller.upper()}_{callee.upper()}_URL"
+            if callee not in enabled:
+                assert key not in config
+                continue
+            host, port = config[key].removeprefix("http://").split(":")
+            assert host in services, key
+            assert int(port) in {p["port"] for p in services[host]["spec"]["ports"]}, key

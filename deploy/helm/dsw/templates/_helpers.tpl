@@ -112,6 +112,17 @@ dsw.io/worker: {{ . }}
 {{- $_ := set $data "AWS_REGION" . }}
 {{- $_ := set $data "AWS_DEFAULT_REGION" . }}
 {{- end }}
+{{- /* Service-to-service calls: DSW_<CALLER>_<CALLEE>_URL -> the callee's API Service. */}}
+{{- $calls := dict "training" (list "catalog" "recipes") "scoring" (list "catalog" "training") "serving" (list "training" "scoring") }}
+{{- range $caller, $callees := $calls }}
+{{- range $callee := $callees }}
+{{- $spec := index $.Values.services $callee }}
+{{- if $spec.enabled }}
+{{- $host := include "dsw.workloadName" (dict "root" $ "service" $callee) }}
+{{- $_ := set $data (printf "DSW_%s_%s_URL" (upper $caller) (upper $callee)) (printf "http://%s:%d" $host ($spec.port | int)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range $key, $value := $c.extraEnv }}
 {{- $_ := set $data $key ($value | toString) }}
 {{- end }}
