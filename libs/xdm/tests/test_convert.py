@@ -196,3 +196,28 @@ def test_repeated_dates_are_parsed_once_per_distinct_value_with_the_same_result(
     expected = {"1/2/24": "2024-01-02", "2/30/24": None, "": None, "12/31/99": "1999-12-31"}
     assert [str(value) if value else None for value in parsed] == [expected[d] for d in days]
     assert [error.row for error in coerced.errors] == list(range(1, 100, 4))
+
+
+def test_date_times_with_a_seconds_format_are_parsed() -> None:
+    """``%S`` in a format used never to match: the check formatted milliseconds back ("05.000")."""
+    import pyarrow as pa
+
+    from dsw_xdm import coerce_table, schema_from_json
+
+    schema = schema_from_json(
+        {
+            "title": "t",
+            "class": "https://ns.adobe.com/xdm/context/profile",
+            "tenantId": "t",
+            "tenantFields": {"properties": {"at": {"type": "string", "format": "date-time"}}},
+        }
+    )
+    texts = ["2024-02-05 13:04:05", "2024-02-30 13:04:05", "2024-02-05 25:00:00"]
+    coerced = coerce_table(
+        schema, pa.table({"_t.at": texts}), formats={"_t.at": "%Y-%m-%d %H:%M:%S"}
+    )
+    parsed = [(row or {}).get("at") for row in coerced.table.column("_t").to_pylist()]
+    assert parsed[0] is not None
+    assert parsed[0].replace(tzinfo=None) == dt.datetime(2024, 2, 5, 13, 4, 5)
+    assert parsed[1:] == [None, None]
+    assert [error.row for error in coerced.errors] == [1, 2]

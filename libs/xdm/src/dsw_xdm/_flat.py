@@ -289,11 +289,14 @@ def _coerce(
 
 
 def _strptime_strict(text: pa.Array, strptime_format: str) -> pa.Array:
-    parsed = pc.strptime(text, format=strptime_format, unit="ms", error_is_null=True)
+    # Seconds: strptime formats have no fractions, and a millisecond timestamp would format
+    # %S back as "05.000", which never equals the text.
+    parsed = pc.strptime(text, format=strptime_format, unit="s", error_is_null=True)
     # Arrow's strptime rolls impossible days over (2/30 -> 3/2): a value must also read the
     # same when formatted back (ignoring leading zeros and case).
     same = pc.equal(_canonical(pc.strftime(parsed, format=strptime_format)), _canonical(text))
-    return pc.if_else(same, parsed, _null(parsed.type))
+    wanted = pa.timestamp("ms", tz=parsed.type.tz)
+    return pc.if_else(same, pc.cast(parsed, wanted), _null(wanted))
 
 
 def _by_distinct(text: pa.Array, convert: Callable[[pa.Array], pa.Array]) -> pa.Array:
