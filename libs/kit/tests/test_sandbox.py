@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from dsw_kit.sandbox import (
-    SANDBOX_MODE,
     Sandbox,
     SandboxUnavailable,
     killed_by,
@@ -235,7 +235,7 @@ def test_settings_choose_the_sandbox() -> None:
     off = resolve_sandbox("none", component="kit.test.none")
     assert not off.enabled
     assert off.confine(["python"], workdir=Path("/")).command == ["python"]
-    assert SANDBOX_MODE.labels("kit.test.none")._value.get() == 0
+    assert REGISTRY.get_sample_value("dsw_recipe_sandbox", {"component": "kit.test.none"}) == 0
 
 
 def test_a_data_home_inside_the_python_install_is_refused(tmp_path: Path) -> None:

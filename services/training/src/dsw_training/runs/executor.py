@@ -250,13 +250,14 @@ class ChildProcess:
         return ChildResult("failed", error=_death(exit_code), exit_code=exit_code)
 
     def discard(self) -> None:
-        """Stop a process that never got (or never started) a job."""
+        """Stop the process (a no-op once it ended) and remove its folder."""
         if self.process.stdin is not None and not self.process.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
                 self.process.stdin.close()
         self.kill()
         self._wait()
         self._close_read_end()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def kill(self) -> None:
         """Kill the child and anything it started."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import shutil
 import tarfile
 import threading
 import time
@@ -224,7 +223,7 @@ class TrainingWorker:
             )
         # The child's own folder (see executor.py): it never serves another run.
         child = self._take_child()
-        workdir, log_file = child.workdir, child.log_file
+        log_file = child.log_file
         lake_log = log_path(self.lake, claim.tenant, claim.job_id, claim.attempt)
         logger.info("training run %s (attempt %d)", claim.job_id, claim.attempt)
         try:
@@ -246,12 +245,13 @@ class TrainingWorker:
                 raise LeaseLost(f"run {claim.job_id} was taken over by another worker")
             self._record(claim, result, log_file, watch)
         finally:
-            child.discard()  # a no-op once it ran; stops it when the package could not be had
-            shutil.rmtree(workdir, ignore_errors=True)
+            child.discard()  # removes its folder (and stops it if the package could not be had)
 
     def prepare_child(self) -> None:
         """Start the process of the next run now, so that its imports are done when it comes."""
         with self._child_lock:
+            if self._next_child is not None and not self._next_child.alive:
+                self._next_child.discard()  # it died waiting: free its folder
             if self._next_child is None or not self._next_child.alive:
                 self._next_child = ChildProcess(
                     env=scrubbed_environment(
