@@ -262,6 +262,21 @@ def _pids_cgroup(max_processes: int) -> Path | None:
     return group
 
 
+def _remove_stale_cgroups(min_age_seconds: float = 300.0) -> None:
+    """Remove empty sandbox cgroups left by a process that was killed (kill -9 leaves them).
+
+    Only old ones: a new group is empty for a moment between its creation and its process
+    joining it.
+    """
+    root = _pids_root()
+    if root is None:
+        return
+    for group in root.glob("dsw-sandbox-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - group.stat().st_mtime >= min_age_seconds:
+                group.rmdir()  # fails while it still has processes
+
+
 def _probe(sandbox: Sandbox) -> str | None:
     """Why the sandbox cannot start a Python process here, or None when it can."""
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"dsw-sandbox-probe-{secrets.token_hex(4)}"
@@ -307,6 +322,7 @@ def resolve_sandbox(
     Logs one line saying which, and sets the ``dsw_recipe_sandbox`` gauge.
     """
     hidden_paths = tuple(Path(path).resolve() for path in hidden)
+    _remove_stale_cgroups()
     if setting == "none":
         sandbox = Sandbox(None, "turned off by the sandbox setting", hidden=hidden_paths)
     else:
