@@ -208,8 +208,11 @@ class ScoringWorker:
             if batch is not None and batch["status"] != "loading":
                 log.write(f"output batch {batch['id']} is already {batch['status']}")
                 return self._await_batch(catalog, job, str(batch["id"]), log)
-            folder = f"{run_folder(self.lake, job.tenant, claim.job_id)}/output"
-            self.lake.delete_dir(folder)  # what an earlier attempt left
+            outputs = f"{run_folder(self.lake, job.tenant, claim.job_id)}/output"
+            # Each attempt writes its own folder: a worker that lost its lease may still be
+            # uploading an earlier attempt's file, which must not be rewritten under it.
+            folder = f"{outputs}/attempt-{claim.attempt}"
+            self.lake.delete_dir(folder)
             self.lake.make_dirs(folder)
             destination = f"{folder}/{OUTPUT_FILE}"
             outcome = self._score(claim, job, destination, log)
@@ -217,7 +220,7 @@ class ScoringWorker:
             batch_id = self._register(claim, catalog, job, destination, log)
             ingested = self._await_batch(catalog, job, batch_id, log)
             outcome.bytes_written = ingested.bytes_written
-            self.lake.delete_dir(folder)
+            self.lake.delete_dir(outputs)  # every attempt's: the batch holds the output now
             return outcome
 
     def _score(self, claim: Claim, job: RunJob, destination: str, log: RunLog) -> ScoringOutcome:
