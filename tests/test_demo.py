@@ -100,6 +100,34 @@ def test_make_run_walkthrough_then_again(environment: dict[str, str], tmp_path: 
         )
         assert answer.status_code == 200, answer.text
         assert answer.json()["predictions"][0] > 0
+        _secrets_stay_out_of_the_logs(environment, token, record)
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0, log.read_text()
+
+
+def _secrets_stay_out_of_the_logs(
+    env: dict[str, str], token: str, record: dict[str, object]
+) -> None:
+    """Use a token, an API key and a wrong key against the live services, then read every log."""
+    serving = f"http://127.0.0.1:{env['DSW_SERVING_PORT']}/serving/v1/services/retail-forecast"
+    bearer = {"Authorization": f"Bearer {token}"}
+    created = httpx.post(f"{serving}/keys", json={"name": "log-check"}, headers=bearer)
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    for headers in ({"x-api-key": key}, {"x-api-key": key + "x"}, {"Authorization": "Bearer x"}):
+        httpx.post(f"{serving}/predict", json={"records": [record]}, headers=headers)
+    home = Path(env["DSW_HOME"])
+    secrets = [token, token.rsplit(".", 1)[-1], key, *_secret_files(home)]
+    logs = sorted((home / "logs").glob("*.log"))
+    assert logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"a secret is in {log.name}"
+
+
+def _secret_files(home: Path) -> list[str]:
+    files = [path for path in (home / "secrets").glob("*") if path.is_file()]
+    assert files, "the data home holds its signing secret"
+    return [path.read_text().strip() for path in files]
