@@ -165,7 +165,11 @@ def copy_regular_files(workdir: Path, folder: str, target: Path) -> None:
         walk = os.fwalk(leaf, dir_fd=parent, follow_symlinks=False)
         for directory, folders, names, directory_fd in walk:
             relative = Path(directory).relative_to(leaf)
-            for name in folders:  # links are never listed here: they fail as files below
+            for name in folders:
+                # fwalk lists a link to a folder here (without entering it): refuse it.
+                mode = os.stat(name, dir_fd=directory_fd, follow_symlinks=False).st_mode
+                if not stat.S_ISDIR(mode):
+                    raise TrackingRefused(f"artifact {relative / name} is not a folder")
                 (target / relative / name).mkdir()
             for name in names:
                 _copy_file(directory_fd, name, target / relative / name, relative / name)
