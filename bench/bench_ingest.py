@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from dsw_kit.auth import Authenticator
 from dsw_kit.broker import TansuBroker, free_port
 from dsw_kit.settings import AuthSettings
+from dsw_kit.testing.samples import RETAIL_FORMATS, RETAIL_SCHEMA
 
 BIN = Path(sys.executable).parent
 FINAL = {"success", "partial", "failed", "aborted"}
@@ -49,28 +50,6 @@ _CHUNK = 1024 * 1024
 _BLOCK_ROWS = 1_000_000  # the big memory files repeat a block of this many generated rows
 
 # The retail-sales schema of the catalog's tests (services/catalog/tests/helpers.py).
-RETAIL_SCHEMA: dict[str, Any] = {
-    "title": "Retail sales",
-    "class": "https://ns.adobe.com/xdm/context/profile",
-    "tenantId": "retail",
-    "tenantFields": {
-        "properties": {
-            "date": {"type": "string", "format": "date"},
-            "store": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "storeType": {"type": "string", "enum": ["A", "B", "C"]},
-            "weeklySales": {"type": "number", "minimum": 0},
-            "storeSize": {"type": "integer", "minimum": 0},
-            "temperature": {"type": "number"},
-            "regionalFuelPrice": {"type": "number", "minimum": 0},
-            "markDown": {"type": "number"},
-            "cpi": {"type": "number"},
-            "unemployment": {"type": "number", "minimum": 0, "maximum": 100},
-            "isHoliday": {"type": "boolean"},
-        },
-        "required": ["date", "store", "weeklySales"],
-    },
-}
-RETAIL_FORMATS = {"_retail.date": "%m/%d/%y"}
 
 _XDM = "https://ns.adobe.com/xdm/context"
 EVENT_SCHEMA: dict[str, Any] = {

@@ -50,31 +50,11 @@ import pyarrow.parquet as pq
 from dsw_kit.auth import Authenticator
 from dsw_kit.broker import TansuBroker, free_port
 from dsw_kit.settings import AuthSettings
+from dsw_kit.testing.samples import RETAIL_SCHEMA
 
 BIN = Path(sys.executable).parent
 CHUNK_ROWS = 262_144
 FINAL = {"succeeded", "failed", "cancelled"}
-RETAIL_SCHEMA: dict[str, Any] = {
-    "title": "Retail sales",
-    "class": "https://ns.adobe.com/xdm/context/profile",
-    "tenantId": "retail",
-    "tenantFields": {
-        "properties": {
-            "date": {"type": "string", "format": "date"},
-            "store": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "storeType": {"type": "string", "enum": ["A", "B", "C"]},
-            "weeklySales": {"type": "number", "minimum": 0},
-            "storeSize": {"type": "integer", "minimum": 0},
-            "temperature": {"type": "number"},
-            "regionalFuelPrice": {"type": "number", "minimum": 0},
-            "markDown": {"type": "number"},
-            "cpi": {"type": "number"},
-            "unemployment": {"type": "number", "minimum": 0, "maximum": 100},
-            "isHoliday": {"type": "boolean"},
-        },
-        "required": ["date", "store", "weeklySales"],
-    },
-}
 PARAMS = {"n_estimators": 100, "num_leaves": 31, "num_threads": 1}
 
 

@@ -37,29 +37,9 @@ import httpx
 from dsw_kit.auth import Authenticator
 from dsw_kit.broker import TansuBroker, free_port
 from dsw_kit.settings import AuthSettings
+from dsw_kit.testing.samples import RETAIL_SCHEMA
 
 BIN = Path(sys.executable).parent
-RETAIL_SCHEMA: dict[str, Any] = {
-    "title": "Retail sales",
-    "class": "https://ns.adobe.com/xdm/context/profile",
-    "tenantId": "retail",
-    "tenantFields": {
-        "properties": {
-            "date": {"type": "string", "format": "date"},
-            "store": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "storeType": {"type": "string", "enum": ["A", "B", "C"]},
-            "weeklySales": {"type": "number", "minimum": 0},
-            "storeSize": {"type": "integer", "minimum": 0},
-            "temperature": {"type": "number"},
-            "regionalFuelPrice": {"type": "number", "minimum": 0},
-            "markDown": {"type": "number"},
-            "cpi": {"type": "number"},
-            "unemployment": {"type": "number", "minimum": 0, "maximum": 100},
-            "isHoliday": {"type": "boolean"},
-        },
-        "required": ["date", "store", "weeklySales"],
-    },
-}
 # The overhead runs use the recipe's defaults (200 rounds) on one thread per run.
 OVERHEAD_PARAMS = {"num_threads": 1}
 SMALL_PARAMS = {"n_estimators": 20, "num_leaves": 8, "num_threads": 1}

@@ -8,31 +8,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from dsw_kit.testing.samples import RETAIL_FORMATS, RETAIL_SCHEMA
+
 DATA = Path(__file__).parent / "data"
 RETAIL_CSV = DATA / "retail-training.csv"
 
-RETAIL_SCHEMA: dict[str, Any] = {
-    "title": "Retail sales",
-    "class": "https://ns.adobe.com/xdm/context/profile",
-    "tenantId": "retail",
-    "tenantFields": {
-        "properties": {
-            "date": {"type": "string", "format": "date"},
-            "store": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "storeType": {"type": "string", "enum": ["A", "B", "C"]},
-            "weeklySales": {"type": "number", "minimum": 0},
-            "storeSize": {"type": "integer", "minimum": 0},
-            "temperature": {"type": "number"},
-            "regionalFuelPrice": {"type": "number", "minimum": 0},
-            "markDown": {"type": "number"},
-            "cpi": {"type": "number"},
-            "unemployment": {"type": "number", "minimum": 0, "maximum": 100},
-            "isHoliday": {"type": "boolean"},
-        },
-        "required": ["date", "store", "weeklySales"],
-    },
-}
-RETAIL_FORMATS = {"_retail.date": "%m/%d/%y"}
 FINAL = {"success", "partial", "failed", "aborted"}
 
 

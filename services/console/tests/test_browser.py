@@ -32,6 +32,7 @@ from dsw_catalog.app import create_app as create_catalog_app
 from dsw_catalog.settings import CatalogSettings
 from dsw_kit.broker import TansuBroker, free_port
 from dsw_kit.settings import PlatformSettings
+from dsw_kit.testing.samples import RETAIL_SCHEMA
 from dsw_recipes.app import create_app as create_recipes_app
 from dsw_recipes.settings import RecipesSettings
 from dsw_scoring.app import create_app as create_scoring_app
@@ -42,7 +43,7 @@ from dsw_training.app import create_app as create_training_app
 from dsw_training.settings import TrainingSettings
 
 from .conftest import _database, console_settings
-from .helpers import RETAIL_CSV, RETAIL_DATE_FORMAT, RETAIL_SCHEMA
+from .helpers import RETAIL_CSV, RETAIL_DATE_FORMAT
 from .test_training import _retail_records
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,8 +10,10 @@ from collections.abc import Callable
 import jwt
 from dsw_console.session import SANDBOX_COOKIE, TOKEN_COOKIE
 
+from dsw_kit.testing.samples import RETAIL_SCHEMA
+
 from .conftest import Console
-from .helpers import RETAIL_CSV, RETAIL_DATE_FORMAT, RETAIL_SCHEMA, wait_for
+from .helpers import RETAIL_CSV, RETAIL_DATE_FORMAT, wait_for
 
 
 def _create_retail_dataset(
