@@ -7,6 +7,7 @@ start-up (embedded default), the outbox relay, and the service's consumers.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -114,6 +115,10 @@ def create_service_app(spec: ServiceSpec, runtime: ServiceRuntime | None = None)
             runtime.background = [factory(runtime) for factory in spec.background.values()]
         for component in runtime.background:
             component.start()
+        # Everything start-up made (modules, settings, ORM and OpenAPI models) lives as long as
+        # the process: frozen, the cyclic collector stops walking it on every full collection,
+        # which otherwise stalls all requests for hundreds of milliseconds under load.
+        gc.freeze()
         logger.info("%s ready on %s:%d", spec.name, settings.host, settings.port)
         try:
             yield
