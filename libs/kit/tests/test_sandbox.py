@@ -26,6 +26,7 @@ from dsw_kit.sandbox import (
     process_limit_available,
     resolve_sandbox,
 )
+from dsw_kit.testing.host import host_lacks
 
 UNSANDBOXED = Sandbox(None, "the test's control run")
 
@@ -40,7 +41,7 @@ class Ran:
 def sandbox() -> Sandbox:
     found = resolve_sandbox("auto", component="kit.test", max_processes=32)
     if not found.enabled:
-        pytest.skip(f"bwrap does not work on this host: {found.reason}")
+        host_lacks(f"bwrap does not work on this host: {found.reason}")
     return found
 
 
@@ -200,7 +201,7 @@ for path in ("/etc/escape", "/escape", {str(planted)!r}):
 
 def test_a_fork_bomb_hits_the_process_limit(workdir: Path, sandbox: Sandbox) -> None:
     if not process_limit_available():
-        pytest.skip("no writable pids cgroup on this host")
+        host_lacks("no writable pids cgroup on this host")
     code = """
 import os, time
 started = 0

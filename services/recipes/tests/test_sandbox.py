@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dsw_kit.sandbox import Sandbox, resolve_sandbox
+from dsw_kit.testing.host import host_lacks
 from dsw_recipes.settings import RecipesSettings
 from dsw_recipes.smoke.sandbox import SmokeLimits, SmokeOutcome, run_child
 
@@ -32,7 +33,7 @@ UNSANDBOXED = Sandbox(None, "the test's control run")
 def sandbox() -> Sandbox:
     found = resolve_sandbox("auto", component="recipes.smoke.test", max_processes=64)
     if not found.enabled:
-        pytest.skip(f"bwrap does not work on this host: {found.reason}")
+        host_lacks(f"bwrap does not work on this host: {found.reason}")
     return found
 
 
