@@ -9,28 +9,9 @@ from typing import Any
 from dsw_recipe.datasets import retail_training_path
 from fastapi.testclient import TestClient
 
+from dsw_kit.testing.samples import RETAIL_SCHEMA
+
 RETAIL_CSV = Path(retail_training_path())
-RETAIL_SCHEMA: dict[str, Any] = {
-    "title": "Retail sales",
-    "class": "https://ns.adobe.com/xdm/context/profile",
-    "tenantId": "retail",
-    "tenantFields": {
-        "properties": {
-            "date": {"type": "string", "format": "date"},
-            "store": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "storeType": {"type": "string", "enum": ["A", "B", "C"]},
-            "weeklySales": {"type": "number", "minimum": 0},
-            "storeSize": {"type": "integer", "minimum": 0},
-            "temperature": {"type": "number"},
-            "regionalFuelPrice": {"type": "number", "minimum": 0},
-            "markDown": {"type": "number"},
-            "cpi": {"type": "number"},
-            "unemployment": {"type": "number", "minimum": 0, "maximum": 100},
-            "isHoliday": {"type": "boolean"},
-        },
-        "required": ["date", "store", "weeklySales"],
-    },
-}
 FINAL = {"succeeded", "failed", "cancelled"}
 # Small and fast: a handful of boosting rounds is enough to exercise the whole path.
 FAST = {"n_estimators": 15, "num_leaves": 8, "num_threads": 1}
