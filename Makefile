@@ -12,7 +12,7 @@ TEST_PATHS := libs services tests
 SOURCE_PACKAGES := -p dsw_kit -p dsw_contracts -p dsw_xdm -p dsw_recipe -p dsw -p dsw_catalog -p dsw_recipes \
 	-p dsw_training -p dsw_scoring -p dsw_serving -p dsw_console
 
-.PHONY: install browser loadgen run test test-fast lint format typecheck check bench clean-data
+.PHONY: install browser loadgen run test test-integration test-all lint format typecheck check bench clean-data
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -41,9 +41,22 @@ $(WRK):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 loadgen: $(WRK)
 
-## test: every package's unit tests and the cross-service integration tests
-test: install browser loadgen
-	$(BIN)/pytest $(TEST_PATHS)
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k ingestion"` (CI adds --durations).
+PYTEST_ARGS ?=
+
+## test: the fast tier: every package's unit tests and every service's in-process API tests
+##       (no broker, browser, load generator or service process; see docs/testing.md)
+test: install
+	$(BIN)/pytest $(TEST_PATHS) -m "not integration" $(PYTEST_ARGS)
+
+## test-integration: the integration tier: real processes, the broker, faults, load, the demo,
+##       the browser, fuzzing
+test-integration: install browser loadgen
+	$(BIN)/pytest $(TEST_PATHS) -m integration $(PYTEST_ARGS)
+
+## test-all: both tiers in one run
+test-all: install browser loadgen
+	$(BIN)/pytest $(TEST_PATHS) $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format check) and the architecture rules
 lint: install
@@ -59,7 +72,7 @@ format: install
 typecheck: install
 	$(BIN)/mypy $(SOURCE_PACKAGES)
 
-check: lint typecheck test
+check: lint typecheck test-all
 
 ## bench: every benchmark (see bench/)
 bench: $(patsubst bench/bench_%.py,bench-%,$(wildcard bench/bench_*.py))

@@ -16,6 +16,7 @@ from dsw_kit.testing.plugin import (
     drop_postgres_database,
     postgres_admin_url,
 )
+from dsw_kit.testing.tiers import real_process_fixture
 
 DatabaseFactory = Callable[[str], str]
 
@@ -38,7 +39,7 @@ def new_database(tmp_path: Path) -> Iterator[DatabaseFactory]:
         drop_postgres_database(url)
 
 
-@pytest.fixture
+@real_process_fixture()
 def fresh_broker(tmp_path: Path) -> Iterator[TansuBroker]:
     """A broker of this test's own: nothing on its topics but what the test sends."""
     broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
@@ -47,11 +48,11 @@ def fresh_broker(tmp_path: Path) -> Iterator[TansuBroker]:
 
 
 @pytest.fixture
-def platform(dsw_home: Path, tansu: TansuBroker) -> PlatformSettings:
+def platform(dsw_home: Path, event_bootstrap: str) -> PlatformSettings:
     """Platform settings on the test broker and data home."""
     return PlatformSettings(
         home=dsw_home,
-        kafka_bootstrap=tansu.bootstrap,
+        kafka_bootstrap=event_bootstrap,
         kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}.",
         log_json=False,
     )

@@ -25,7 +25,6 @@ from dsw.demo import demo_records
 from dsw_catalog.app import create_app as create_catalog
 from dsw_catalog.settings import CatalogSettings
 from dsw_kit.auth import Authenticator, all_scopes
-from dsw_kit.broker import TansuBroker
 from dsw_kit.settings import AuthSettings, PlatformSettings
 from dsw_kit.testing.plugin import (
     create_postgres_database,
@@ -113,12 +112,14 @@ class _Databases:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory, tansu: TansuBroker) -> Iterator[Platform]:
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, module_event_bootstrap: str
+) -> Iterator[Platform]:
     """Catalog, recipes, training and scoring with their workers, sharing one data home."""
     home = tmp_path_factory.mktemp("home")
     settings = PlatformSettings(
         home=home,
-        kafka_bootstrap=tansu.bootstrap,
+        kafka_bootstrap=module_event_bootstrap,
         kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}.",
         log_json=False,
     )

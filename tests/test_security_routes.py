@@ -16,7 +16,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from dsw_kit.broker import TansuBroker
 from dsw_kit.settings import PlatformSettings
 
 SERVICES = ["catalog", "recipes", "training", "scoring", "serving"]
@@ -39,10 +38,10 @@ def _settings_class(service: str) -> type:
 
 @pytest.fixture(params=SERVICES)
 def service_app(
-    request: pytest.FixtureRequest, tmp_path: Path, dsw_home: Path, tansu: TansuBroker
+    request: pytest.FixtureRequest, tmp_path: Path, dsw_home: Path, event_bootstrap: str
 ) -> Iterator[tuple[str, FastAPI, TestClient]]:
     service: str = request.param
-    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=tansu.bootstrap, log_json=False)
+    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=event_bootstrap, log_json=False)
     settings = _settings_class(service)(
         database_url=f"sqlite:///{tmp_path / (service + '.db')}",
         platform=platform,

@@ -28,6 +28,7 @@ from dsw_kit.events import (
     create_producer,
     ensure_topics,
 )
+from dsw_kit.testing.tiers import real_process_fixture
 
 from .conftest import Base, Note, Outbox, Processed
 
@@ -42,7 +43,7 @@ def database(tmp_path: Path) -> Database:
     return database
 
 
-@pytest.fixture
+@real_process_fixture()
 def broker(tmp_path: Path) -> Iterator[TansuBroker]:
     broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
     yield broker

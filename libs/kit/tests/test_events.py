@@ -19,6 +19,7 @@ from dsw_kit.events import (
     create_producer,
     ensure_topics,
 )
+from dsw_kit.testing.tiers import real_process_fixture
 
 from .conftest import Base, Note, Outbox, Processed
 
@@ -122,7 +123,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     assert any(b"cannot apply" in reason for reason in reasons)
 
 
-@pytest.fixture
+@real_process_fixture()
 def fresh_kafka(tmp_path: Path):  # type: ignore[no-untyped-def]
     broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
     yield broker

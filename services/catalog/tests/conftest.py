@@ -9,15 +9,14 @@ from fastapi.testclient import TestClient
 
 from dsw_catalog.app import create_app
 from dsw_catalog.settings import CatalogSettings
-from dsw_kit.broker import TansuBroker
 from dsw_kit.settings import PlatformSettings
 
 
 @pytest.fixture
-def catalog_settings(database_url: str, dsw_home: Path, tansu: TansuBroker) -> CatalogSettings:
+def catalog_settings(database_url: str, dsw_home: Path, event_bootstrap: str) -> CatalogSettings:
     platform = PlatformSettings(
         home=dsw_home,
-        kafka_bootstrap=tansu.bootstrap,
+        kafka_bootstrap=event_bootstrap,
         kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}.",
         log_json=False,
     )

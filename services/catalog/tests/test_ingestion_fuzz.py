@@ -18,11 +18,15 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .helpers import RETAIL_CSV, complete_and_wait, create_batch, create_dataset, ingest, upload
+
+# Fuzzing belongs to the integration tier (issue 17): hundreds of generated uploads per test.
+pytestmark = pytest.mark.integration
 
 Auth = Callable[..., dict[str, str]]
 SAMPLE_LINES = RETAIL_CSV.read_bytes().splitlines(keepends=True)[:41]  # header + 40 rows

@@ -99,6 +99,7 @@ def _wait_delivered(database: Database) -> None:
     raise AssertionError("the relay did not deliver the outbox")
 
 
+@pytest.mark.integration
 def test_a_restarted_catalog_ingests_batches_whose_commands_or_workers_were_lost(
     catalog_settings: CatalogSettings, auth: Auth, tmp_path: Path
 ) -> None:

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from dsw_catalog.app import create_app as create_catalog_app
 from dsw_catalog.settings import CatalogSettings
-from dsw_kit.broker import TansuBroker, free_port
+from dsw_kit.broker import free_port
 from dsw_kit.settings import PlatformSettings
 from dsw_kit.testing.plugin import (
     create_postgres_database,
@@ -47,10 +47,10 @@ def _database(prefix: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def platform(dsw_home: Path, tansu: TansuBroker) -> PlatformSettings:
+def platform(dsw_home: Path, event_bootstrap: str) -> PlatformSettings:
     return PlatformSettings(
         home=dsw_home,
-        kafka_bootstrap=tansu.bootstrap,
+        kafka_bootstrap=event_bootstrap,
         kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}.",
         log_json=False,
     )

@@ -7,17 +7,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from dsw_kit.broker import TansuBroker
 from dsw_kit.settings import PlatformSettings
 from dsw_recipes.app import create_app
 from dsw_recipes.settings import RecipesSettings
 
 
 @pytest.fixture
-def recipes_settings(database_url: str, dsw_home: Path, tansu: TansuBroker) -> RecipesSettings:
+def recipes_settings(database_url: str, dsw_home: Path, event_bootstrap: str) -> RecipesSettings:
     platform = PlatformSettings(
         home=dsw_home,
-        kafka_bootstrap=tansu.bootstrap,
+        kafka_bootstrap=event_bootstrap,
         kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}.",
         log_json=False,
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -250,6 +251,7 @@ def test_usage_handler_blocks_deprecate_and_delete(client: TestClient, auth: Aut
     assert upload(client, headers, zip_bytes(package_files())).status_code == 201
 
 
+@pytest.mark.broker
 def test_model_events_through_the_broker_block_deletion(
     worker_client: TestClient, auth: Auth, tansu: TansuBroker
 ) -> None:

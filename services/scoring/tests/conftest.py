@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from dsw_catalog.app import create_app as create_catalog_app
 from dsw_catalog.settings import CatalogSettings
 from dsw_kit.auth import Authenticator, all_scopes
-from dsw_kit.broker import TansuBroker
 from dsw_kit.settings import AuthSettings, PlatformSettings
 from dsw_kit.testing.plugin import (
     create_postgres_database,
@@ -87,11 +86,11 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, tansu: TansuBroker) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, module_event_bootstrap: str) -> Iterator[World]:
     home = tmp_path_factory.mktemp("home")
     platform = PlatformSettings(
         home=home,
-        kafka_bootstrap=tansu.bootstrap,
+        kafka_bootstrap=module_event_bootstrap,
         kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}.",
         log_json=False,
     )

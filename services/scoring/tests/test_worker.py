@@ -201,6 +201,7 @@ def _wait_mid_run(client: TestClient, run_id: str) -> ScoringRun:
 
 @pytest.mark.integration
 # Two worker processes import MLflow, then score in many small chunks: minutes on a loaded machine.
+@pytest.mark.integration
 @pytest.mark.timeout(1200)
 def test_a_killed_worker_s_run_is_finished_by_another_with_one_output_batch(
     world: World, catalog_url: str, tmp_path: Path
@@ -258,6 +259,7 @@ def _commands_received(database: Database) -> set[str]:
 
 
 # Two service starts and two scorings: minutes on a loaded machine.
+@pytest.mark.integration
 @pytest.mark.timeout(600)
 def test_a_restarted_service_scores_what_its_lost_commands_and_dead_workers_left(
     world: World, tmp_path: Path

@@ -4,16 +4,15 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from dsw_kit.broker import TansuBroker
 from dsw_kit.settings import PlatformSettings
 from dsw_serving.app import create_app
 from dsw_serving.settings import ServingSettings
 
 
 def test_the_service_starts_migrated_and_ready(
-    database_url: str, dsw_home: Path, tansu: TansuBroker
+    database_url: str, dsw_home: Path, event_bootstrap: str
 ) -> None:
-    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=tansu.bootstrap, log_json=False)
+    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=event_bootstrap, log_json=False)
     settings = ServingSettings(database_url=database_url, platform=platform)
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}

@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 
 from dsw_catalog.app import create_app as create_catalog_app
 from dsw_catalog.settings import CatalogSettings
-from dsw_kit.broker import TansuBroker
 from dsw_kit.settings import PlatformSettings
 from dsw_kit.testing.plugin import (
     create_postgres_database,
@@ -24,10 +23,10 @@ from dsw_training.settings import TrainingSettings
 
 
 @pytest.fixture
-def platform(dsw_home: Path, tansu: TansuBroker) -> PlatformSettings:
+def platform(dsw_home: Path, event_bootstrap: str) -> PlatformSettings:
     return PlatformSettings(
         home=dsw_home,
-        kafka_bootstrap=tansu.bootstrap,
+        kafka_bootstrap=event_bootstrap,
         kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}.",
         log_json=False,
     )

@@ -4,16 +4,15 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from dsw_kit.broker import TansuBroker
 from dsw_kit.settings import PlatformSettings
 from dsw_training.app import create_app
 from dsw_training.settings import TrainingSettings
 
 
 def test_the_service_starts_migrated_and_ready(
-    database_url: str, dsw_home: Path, tansu: TansuBroker
+    database_url: str, dsw_home: Path, event_bootstrap: str
 ) -> None:
-    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=tansu.bootstrap, log_json=False)
+    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=event_bootstrap, log_json=False)
     settings = TrainingSettings(database_url=database_url, platform=platform)
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
@@ -28,9 +27,9 @@ def test_the_service_starts_migrated_and_ready(
 
 
 def test_dataset_activity_needs_a_token_with_the_training_scope(
-    database_url: str, dsw_home: Path, tansu: TansuBroker, issue_token
+    database_url: str, dsw_home: Path, event_bootstrap: str, issue_token
 ) -> None:
-    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=tansu.bootstrap, log_json=False)
+    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=event_bootstrap, log_json=False)
     settings = TrainingSettings(database_url=database_url, platform=platform)
     url = "/training/v1/datasets/00000000-0000-0000-0000-000000000001/activity"
     with TestClient(create_app(settings)) as client:
@@ -47,12 +46,12 @@ def test_dataset_activity_needs_a_token_with_the_training_scope(
 
 
 def test_the_cli_assembled_app_reaches_the_catalog_it_is_configured_with(
-    database_url: str, dsw_home: Path, tansu: TansuBroker, issue_token
+    database_url: str, dsw_home: Path, event_bootstrap: str, issue_token
 ) -> None:
     from dsw_kit.app import create_service_app
     from dsw_training.app import spec
 
-    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=tansu.bootstrap, log_json=False)
+    platform = PlatformSettings(home=dsw_home, kafka_bootstrap=event_bootstrap, log_json=False)
     # Nothing listens there: the dataset check is a 503, not a crash.
     settings = TrainingSettings(
         database_url=database_url,

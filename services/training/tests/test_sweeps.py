@@ -230,6 +230,7 @@ def test_early_stopping_prunes_a_clearly_bad_trial(stack: Stack, auth: Auth) -> 
 
 
 # Three trainings and two service starts: minutes on a loaded machine.
+@pytest.mark.integration
 @pytest.mark.timeout(600)
 def test_a_restarted_service_resumes_a_sweep_whose_driver_died_between_trials(
     training_settings: TrainingSettings,

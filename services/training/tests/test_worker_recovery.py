@@ -91,6 +91,7 @@ def test_a_live_lease_is_not_taken_and_attempts_run_out(
 
 
 # MLflow's SQLAlchemy store uses a loader SQLAlchemy deprecated (read here through MlflowClient).
+@pytest.mark.broker
 @pytest.mark.filterwarnings("ignore:.*noload.*:DeprecationWarning")
 def test_a_command_delivered_twice_through_the_broker_runs_the_run_once(
     stack: Stack, auth: Auth, training_settings: TrainingSettings
@@ -165,6 +166,7 @@ def test_a_command_delivered_twice_through_the_broker_runs_the_run_once(
 # Two trainings and two service starts: minutes on a loaded machine.
 @pytest.mark.timeout(600)
 # MLflow's SQLAlchemy store uses a loader SQLAlchemy deprecated (read here through MlflowClient).
+@pytest.mark.integration
 @pytest.mark.filterwarnings("ignore:.*noload.*:DeprecationWarning")
 def test_a_restarted_service_runs_what_its_lost_commands_and_dead_workers_left(
     training_settings: TrainingSettings, catalog: TestClient, auth: Auth, tmp_path: Path

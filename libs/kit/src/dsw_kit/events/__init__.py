@@ -15,6 +15,7 @@ from dsw_kit.events._broker import (
 )
 from dsw_kit.events._consumer import ConsumerStats, EventConsumer, EventHandler
 from dsw_kit.events._envelope import CloudEvent, new_event
+from dsw_kit.events._memory import MEMORY_SCHEME, MemoryBus, is_memory
 from dsw_kit.events._outbox import (
     EventPublisher,
     OutboxMixin,
@@ -23,17 +24,20 @@ from dsw_kit.events._outbox import (
 )
 
 __all__ = [
+    "MEMORY_SCHEME",
     "BrokerUnavailable",
     "CloudEvent",
     "ConsumerStats",
     "EventConsumer",
     "EventHandler",
     "EventPublisher",
+    "MemoryBus",
     "OutboxMixin",
     "OutboxRelay",
     "ProcessedEventMixin",
     "broker_reachable",
     "create_producer",
     "ensure_topics",
+    "is_memory",
     "new_event",
 ]

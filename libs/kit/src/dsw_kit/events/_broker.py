@@ -11,6 +11,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from dsw_kit.events._memory import MemoryProducer, is_memory
+
 logger = logging.getLogger("dsw.events")
 
 
@@ -25,8 +27,12 @@ def _servers(bootstrap: str) -> list[str]:
 def create_producer(bootstrap: str, client_id: str) -> KafkaProducer:
     """An idempotent producer that waits for all in-sync replicas (acks=all).
 
-    Raises :class:`BrokerUnavailable` when no broker answers.
+    Raises :class:`BrokerUnavailable` when no broker answers. A ``memory://`` bootstrap gets a
+    producer onto the in-process bus, which answers the same calls.
     """
+    if is_memory(bootstrap):
+        memory_producer: KafkaProducer = MemoryProducer(bootstrap)
+        return memory_producer
     try:
         return KafkaProducer(
             bootstrap_servers=_servers(bootstrap),
@@ -47,6 +53,8 @@ def ensure_topics(
     bootstrap: str, topics: Mapping[str, int], *, timeout_seconds: float = 30.0
 ) -> None:
     """Create the missing ``topics`` (name -> partitions); existing ones are left as they are."""
+    if is_memory(bootstrap):
+        return  # the in-process bus makes a topic on its first record
     deadline = time.monotonic() + timeout_seconds
     while True:
         try:
@@ -79,7 +87,9 @@ def ensure_topics(
 
 
 def broker_reachable(bootstrap: str, timeout_seconds: float = 1.0) -> bool:
-    """Whether any bootstrap server accepts a TCP connection."""
+    """Whether any bootstrap server accepts a TCP connection (an in-process bus always does)."""
+    if is_memory(bootstrap):
+        return True
     for server in _servers(bootstrap):
         host, _, port = server.rpartition(":")
         try:

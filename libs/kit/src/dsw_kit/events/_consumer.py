@@ -22,6 +22,7 @@ from dsw_contracts import DEAD_LETTER_SUFFIX
 from dsw_kit.db import Database
 from dsw_kit.events._broker import BrokerUnavailable, create_producer, ensure_topics
 from dsw_kit.events._envelope import CloudEvent
+from dsw_kit.events._memory import MemoryBus, MemoryRecord, is_memory
 from dsw_kit.events._outbox import ProcessedEventMixin
 from dsw_kit.logging import request_id_var
 
@@ -124,6 +125,9 @@ class EventConsumer:
     # -- the loop --------------------------------------------------------------------------
 
     def _consume(self) -> None:
+        if is_memory(self.bootstrap):
+            self._consume_memory()
+            return
         ensure_topics(
             self.bootstrap,
             {topic: self.partitions_per_topic for topic in self.topics}
@@ -159,6 +163,15 @@ class EventConsumer:
                     self.handle_record(record)
                     self._commit(consumer, partition, record.offset + 1)
 
+    def _consume_memory(self) -> None:
+        """The same loop on the in-process bus: no group to join, no offsets to commit."""
+        bus = MemoryBus.for_bootstrap(self.bootstrap)
+        self.assigned = {TopicPartition(topic, 0) for topic in self.topics}
+        while not self._stop.is_set():
+            record = bus.take(self.group_id, self.topics, timeout=0.3)
+            if record is not None:
+                self.handle_record(record)
+
     def _commit(self, consumer: KafkaConsumer, partition: TopicPartition, offset: int) -> None:
         try:
             consumer.commit({partition: OffsetAndMetadata(offset, "", -1)})
@@ -177,7 +190,7 @@ class EventConsumer:
 
     # -- one message -----------------------------------------------------------------------
 
-    def handle_record(self, record: ConsumerRecord) -> None:
+    def handle_record(self, record: ConsumerRecord | MemoryRecord) -> None:
         """Apply one Kafka record (dead-lettering it when it cannot be applied)."""
         self.stats.received += 1
         try:
@@ -194,7 +207,7 @@ class EventConsumer:
         finally:
             request_id_var.reset(token)
 
-    def _apply_with_retries(self, event: CloudEvent, record: ConsumerRecord) -> None:
+    def _apply_with_retries(self, event: CloudEvent, record: ConsumerRecord | MemoryRecord) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self.apply(event)
@@ -237,7 +250,7 @@ class EventConsumer:
         self.stats.applied += 1
         return True
 
-    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+    def _dead_letter(self, record: ConsumerRecord | MemoryRecord, reason: str) -> None:
         self.stats.dead_lettered += 1
         logger.error(
             "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason

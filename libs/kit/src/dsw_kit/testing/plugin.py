@@ -2,7 +2,10 @@
 
 Fixtures:
 
-- ``tansu``: a Tansu broker process for the whole test session (memory storage, free port).
+- ``tansu``: a Tansu broker process for the whole test session (memory storage, free port);
+  tests using it are integration tests.
+- ``event_bootstrap``: where a platform under test sends events: a fresh in-process bus, or the
+  real broker for tests marked ``broker``.
 - ``database_url``: a fresh, empty database for one test: a SQLite file, or a new PostgreSQL
   database when ``DSW_TEST_POSTGRES_URL`` is set (dropped after the test).
 - ``dsw_home``: an empty data home for one test.
@@ -22,7 +25,9 @@ from sqlalchemy.engine import make_url
 
 from dsw_kit.auth import Authenticator, all_scopes
 from dsw_kit.broker import TansuBroker
+from dsw_kit.events import MEMORY_SCHEME, MemoryBus
 from dsw_kit.settings import AuthSettings
+from dsw_kit.testing import tiers
 
 POSTGRES_ENV = "DSW_TEST_POSTGRES_URL"
 
@@ -32,7 +37,7 @@ def postgres_admin_url() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 
 
-@pytest.fixture(scope="session")
+@tiers.real_process_fixture(scope="session")
 def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
     """A real Kafka-protocol broker for the test session."""
     log = tmp_path_factory.mktemp("tansu") / "tansu.log"
@@ -106,3 +111,48 @@ def issue_token(dsw_home: Path) -> TokenFactory:
         )
 
     return issue
+
+
+# -- tiers -----------------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "integration: uses real processes (broker, services)")
+    config.addinivalue_line(
+        "markers", "broker: runs against the real broker (so in the integration tier)"
+    )
+    tiers.watch_processes()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tiers.mark_tiers(items)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    tiers.enter_test(item)
+    try:
+        yield
+    finally:
+        tiers.leave_test()
+
+
+@pytest.fixture
+def event_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Where the platform under test sends its events: a fresh in-process bus
+    (``memory://<id>``), or the session's real broker for a test marked ``broker``."""
+    if request.node.get_closest_marker("broker") is not None:
+        broker: TansuBroker = request.getfixturevalue("tansu")
+        yield broker.bootstrap
+        return
+    bootstrap = f"{MEMORY_SCHEME}{uuid.uuid4().hex}"
+    yield bootstrap
+    MemoryBus.discard(bootstrap)
+
+
+@pytest.fixture(scope="module")
+def module_event_bootstrap() -> Iterator[str]:
+    """A fresh in-process bus for the platform a whole module's tests share."""
+    bootstrap = f"{MEMORY_SCHEME}{uuid.uuid4().hex}"
+    yield bootstrap
+    MemoryBus.discard(bootstrap)
