@@ -41,22 +41,27 @@ $(WRK):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 loadgen: $(WRK)
 
-# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k ingestion"` (CI adds --durations).
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k ingestion"` (CI adds a JUnit report).
 PYTEST_ARGS ?=
+# The fast tier's tests mostly wait (training processes, polling): three workers on two cores
+# overlap the waits. `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= 3
 
 ## test: the fast tier: every package's unit tests and every service's in-process API tests
 ##       (no broker, browser, load generator or service process; see docs/testing.md)
 test: install
-	$(BIN)/pytest $(TEST_PATHS) -m "not integration" $(PYTEST_ARGS)
+	$(BIN)/pytest $(TEST_PATHS) -m "not integration" -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 ## test-integration: the integration tier: real processes, the broker, faults, load, the demo,
 ##       the browser, fuzzing
 test-integration: install browser loadgen
 	$(BIN)/pytest $(TEST_PATHS) -m integration $(PYTEST_ARGS)
 
-## test-all: both tiers in one run
+## test-all: both tiers, one after the other (the integration tier runs alone: it measures load);
+##       the second runs even when the first fails
 test-all: install browser loadgen
-	$(BIN)/pytest $(TEST_PATHS) $(PYTEST_ARGS)
+	@status=0; $(MAKE) --no-print-directory test || status=1; \
+	$(MAKE) --no-print-directory test-integration || status=1; exit $$status
 
 ## lint: ruff (lint and format check) and the architecture rules
 lint: install

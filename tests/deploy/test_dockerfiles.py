@@ -233,6 +233,8 @@ def test_the_lock_installs_each_service_alone(service: str, tmp_path: Path) -> N
     assert not [name for name in others if re.search(rf"\+ dsw-{name}\b", planned)]
 
 
+# Builds a whole service environment with uv and runs it: an integration test by nature.
+@pytest.mark.integration
 def test_builder_stage_produces_a_working_service_environment(tmp_path: Path) -> None:
     """Replays the builder stage's COPY and RUN steps for one service (training: it has a worker)
     in a temporary directory: /opt/venv becomes a temporary venv, /src a temporary tree, and uv

@@ -43,6 +43,9 @@ def create_producer(bootstrap: str, client_id: str) -> KafkaProducer:
             retries=5,
             request_timeout_ms=10_000,
             max_block_ms=5_000,
+            # Give up on an absent broker after 5 s rather than kafka-python's 30: the relay and
+            # the invocation log keep their records and retry with backoff.
+            bootstrap_timeout_ms=5_000,
             reconnect_backoff_max_ms=2_000,
         )
     except (KafkaError, OSError) as error:
