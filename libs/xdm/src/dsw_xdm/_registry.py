@@ -18,7 +18,7 @@ from ._exceptions import (
 from ._fields import Field
 from ._resolve import Resolver, component_kind
 from ._schema import Schema, compose, schema_from_json
-from ._standard import STANDARD_COMPONENTS
+from ._standard import standard_document
 
 __all__ = ["KINDS", "Component", "Registry", "standard_registry"]
 
@@ -44,9 +44,10 @@ class Component:
 class Registry:
     """XDM components (behaviours, classes, field groups, data types) and schemas by `$id`.
 
-    `Registry()` starts with the standard components; `Registry(standard=False)` starts empty.
-    Registering validates the component by resolving it, so a registry never holds a component
-    with unknown references or cycles. Thread-safe for concurrent reads and registrations.
+    `Registry()` starts with every standard component (generated from the XDM standard, checked
+    when generated); `Registry(standard=False)` starts empty. Registering validates the component
+    by resolving it, so a registry never holds a component with unknown references or cycles.
+    Thread-safe for concurrent reads and registrations.
     """
 
     def __init__(self, *, standard: bool = True) -> None:
@@ -54,10 +55,39 @@ class Registry:
         self._schemas: dict[str, Schema] = {}
         self._lock = threading.RLock()
         if standard:
-            for definition in STANDARD_COMPONENTS:
-                self._add(definition, standard=True)
-            for component_id in list(self._components):
-                Resolver(self.lookup).component(component_id)
+            self._load_standard(standard_document())
+
+    @classmethod
+    def from_standard_document(cls, document: Mapping[str, Any]) -> Registry:
+        """A registry holding the components of a generated standard document (see `check`)."""
+        registry = cls(standard=False)
+        registry._load_standard(document)
+        return registry
+
+    def check(self) -> None:
+        """Resolve every component and compose every class: raises the first `XDMError`."""
+        resolver = Resolver(self.lookup)
+        for component in self.components():
+            resolver.component(component.id)
+            if component.kind == "class":
+                compose(component.id, title=component.title, registry=self)
+
+    def _load_standard(self, document: Mapping[str, Any]) -> None:
+        for entry in document["components"]:
+            definition = entry["definition"]
+            self._components[definition["$id"]] = Component(
+                id=definition["$id"],
+                kind=entry["kind"],
+                title=definition.get("title", definition["$id"]),
+                description=definition.get("description"),
+                standard=True,
+                definition=definition,
+            )
+
+    def kind(self, component_id: str) -> str | None:
+        """The kind of a registered component (see `KINDS`), or None."""
+        component = self._components.get(component_id)
+        return component.kind if component else None
 
     # -- components ----------------------------------------------------------------------------
 

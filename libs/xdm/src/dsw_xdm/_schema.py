@@ -15,7 +15,7 @@ from ._exceptions import (
     UnknownReferenceError,
 )
 from ._fields import Field
-from ._resolve import BEHAVIOUR_IDS, Resolver, component_kind, merge_properties
+from ._resolve import BEHAVIOUR_IDS, Resolver, merge_properties
 from ._standard import ids
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def compose(
     class_document = registry.lookup(class_id)
     if class_document is None:
         raise UnknownReferenceError(class_id, referenced_from="schema class")
-    if component_kind(class_document) != "class":
+    if registry.kind(class_id) != "class":
         raise InvalidDefinitionError(f"{class_id!r} is not a class")
     behavior_id = _behavior_of(class_document)
     resolver = Resolver(registry.lookup)
@@ -263,7 +263,7 @@ def _check_field_group(
     document = registry.lookup(field_group)
     if document is None:
         raise UnknownReferenceError(field_group, referenced_from="schema field groups")
-    if component_kind(document) != "fieldgroup":
+    if registry.kind(field_group) != "fieldgroup":
         raise InvalidDefinitionError(f"{field_group!r} is not a field group")
     intended = list(document.get("meta:intendedToExtend") or [])
     if not intended:
