@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -277,3 +279,73 @@ def test_schema_evolution_and_reading_old_batches(client: TestClient, auth: Auth
     by_id = {row["_id"]: row for row in rows["rows"]}
     assert by_id["e1"]["_acme"]["points"] == {"balance": 10, "tier": "gold"}
     assert by_id["e2"]["_acme"]["points"]["expires"] == "2025-01-01"
+
+
+EXPORT = Path(__file__).parent / "data" / "experienceevent-export.jsonl"
+
+
+def _leaves(value: Any, path: str = "") -> set[str]:
+    if isinstance(value, dict):
+        return {leaf for key, item in value.items() for leaf in _leaves(item, f"{path}/{key}")}
+    if isinstance(value, list):
+        return {leaf for i, item in enumerate(value) for leaf in _leaves(item, f"{path}/{i}")}
+    return {path}
+
+
+def test_a_real_shaped_experience_event_export_keeps_every_field(
+    client: TestClient, auth: Auth
+) -> None:
+    """Eleven standard field groups and a tenant one (the export is built from the standard's
+    examples by data/build_experienceevent_export.py), ingested with unknown columns rejected."""
+    headers = auth()
+    builder = _load_builder()
+    group = _create(client, headers, "fieldgroups", {"tenantId": "acme", **builder.LOYALTY})
+    body = {
+        "title": "Web shop export",
+        "class": EVENT,
+        "fieldGroups": [*builder.FIELD_GROUPS, group["xdm_id"]],
+    }
+    created = client.post("/catalog/v1/schemas", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    schema = created.json()
+    assert schema["primary_identity"] == {"path": "identityMap", "namespace": None}
+    dataset = client.post(
+        "/catalog/v1/datasets", json={"name": "export", "schema_id": schema["id"]}, headers=headers
+    ).json()
+    content = EXPORT.read_bytes()
+    rows = [json.loads(line) for line in content.splitlines()]
+    top_level = set(rows[0])
+    assert {"endUserIDs", "marketing", "search", "application", "dataSource",
+            "receivedTimestamp", "_acme"} <= top_level  # fmt: skip
+    batch = create_batch(client, headers, dataset["id"], format="jsonl", unknown_columns="reject")
+    upload(client, headers, batch, "export.jsonl", content)
+    result = complete_and_wait(client, headers, batch)
+    assert result["status"] == "success", result
+    assert (result["rows_written"], result["rows_rejected"]) == (3, 0)
+    stored = client.get(f"/catalog/v1/datasets/{dataset['id']}/preview", headers=headers).json()
+    by_id = {row["_id"]: row for row in stored["rows"]}
+    for row in rows:
+        kept = by_id[row["_id"]]
+        assert _leaves(kept) == _leaves(row)
+        assert kept["endUserIDs"]["_experience"]["mcid"]["id"] == "92312748749128"
+        assert kept["_acme"]["points"] == row["_acme"]["points"]
+
+    # The same file with one field the schema lacks is rejected, naming it.
+    extra = [{**rows[0], "notAField": 1}]
+    batch = create_batch(client, headers, dataset["id"], format="jsonl", unknown_columns="reject")
+    upload(client, headers, batch, "extra.jsonl", _jsonl(extra))
+    assert complete_and_wait(client, headers, batch)["status"] == "failed"
+
+
+def _load_builder() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "build_experienceevent_export", Path(__file__).parent / "data" / EXPORT_BUILDER
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EXPORT_BUILDER = "build_experienceevent_export.py"

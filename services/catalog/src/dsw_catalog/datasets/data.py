@@ -128,7 +128,8 @@ def statistics(session: Session, dataset_id: uuid.UUID) -> dict[str, Any]:
 
 def rows_as_json(table: pa.Table) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts (dates and times as ISO 8601 text)."""
-    return [_jsonable(row) for row in table.to_pylist()]
+    # Maps (identityMap) as JSON objects, not Arrow's list of key/value pairs.
+    return [_jsonable(row) for row in table.to_pylist(maps_as_pydicts="strict")]
 
 
 def _jsonable(value: Any) -> Any:
