@@ -331,7 +331,7 @@ def pointers_to(
                 escaped = str(key).replace("~", "~0").replace("/", "~1")
                 if isinstance(value, Mapping) and key == "properties":
                     for name, child in value.items():
-                        child_pointer = f"{pointer}/properties/{escaped_name(name)}"
+                        child_pointer = f"{pointer}/properties/{_escaped(name)}"
                         child_names = (*names, name)
                         if wanted and list(child_names[-len(wanted) :]) == wanted:
                             found.append(child_pointer)
@@ -346,6 +346,6 @@ def pointers_to(
     return found
 
 
-def escaped_name(name: str) -> str:
+def _escaped(name: str) -> str:
     """A JSON Pointer token (RFC 6901)."""
     return name.replace("~", "~0").replace("/", "~1")
