@@ -405,3 +405,60 @@ def test_publish_predict_traffic_and_keys(platform: Platform, trained: Trained) 
         client.services.revoke_key("sales", key["id"])
         with pytest.raises(dsw.Unauthorized):
             anonymous.services.predict("sales", records, api_key=key["key"])
+
+
+def test_a_model_keeps_working_after_a_compatible_schema_change(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Train on version 1 of a dataset's schema; evolve the schema compatibly (a new optional
+    field), move the dataset to version 2 and ingest rows that use it; the model trained before
+    still scores the whole dataset, and a new run reads the old and new files through the new
+    version (the added field present, null on the old rows)."""
+    catalog = platform.apps["catalog"]
+    headers = {"Authorization": f"Bearer {platform.token()}"}
+    with platform.client() as client:
+        schema = client.schemas.create(RETAIL_SCHEMA)
+        dataset = client.datasets.create("evolving", schema_id=schema.id)
+        assert client.datasets.ingest(dataset.id, RETAIL, formats=CSV_DATES).status == "success"
+        model = client.models.create(
+            "evolving-forecast",
+            recipe_id="retail-sales",
+            version_id="1.0.0",
+            dataset_id=dataset.id,
+            hyperparameters=FAST,
+        )
+        before = client.runs.wait(client.runs.start(model.id).id, poll=0.2, timeout=180)
+        assert before.state == "succeeded", before
+
+        evolved = {**RETAIL_SCHEMA, "tenantFields": dict(RETAIL_SCHEMA["tenantFields"])}
+        evolved["tenantFields"]["properties"] = {
+            **RETAIL_SCHEMA["tenantFields"]["properties"],
+            "promo": {"type": "number", "minimum": 0},
+        }
+        response = catalog.put(f"/catalog/v1/schemas/{schema.id}", json=evolved, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["schema_version"] == 2
+        moved = catalog.patch(
+            f"/catalog/v1/datasets/{dataset.id}", json={"schema_version": 2}, headers=headers
+        )
+        assert moved.status_code == 200, moved.text
+        lines = RETAIL.read_text().splitlines()
+        extra = tmp_path / "promo.csv"
+        extra.write_text(
+            "\n".join([lines[0] + ",promo", *(line + ",5.5" for line in lines[1:101])]) + "\n"
+        )
+        assert client.datasets.ingest(dataset.id, extra, formats=CSV_DATES).status == "success"
+
+        scored = client.scoring.start(
+            training_run_id=before.id, input_dataset_id=dataset.id, output_name="evolved-scored"
+        )
+        scored = client.scoring.wait(scored.id, poll=0.2, timeout=180)
+        assert scored.state == "succeeded", scored
+        assert client.datasets.read(scored["output_dataset_id"]).num_rows == 5175 + 100
+
+        after = client.runs.wait(client.runs.start(model.id).id, poll=0.2, timeout=180)
+        assert after.state == "succeeded", after
+        read = [line for line in client.runs.logs(after.id) if "columns" in str(line)]
+        assert any("_retail.promo" in str(line) for line in read), read
+        promo = client.datasets.read(dataset.id).flatten()["_retail.promo"]
+        assert (len(promo), promo.null_count) == (5175 + 100, 5175)

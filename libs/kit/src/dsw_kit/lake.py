@@ -87,9 +87,19 @@ class Lake:
 
 
 def open_files(uris: Sequence[str], schema: pa.Schema | None = None) -> ds.Dataset:
-    """A ``pyarrow.dataset.Dataset`` over the Parquet files at ``uris`` (all on one lake)."""
+    """A ``pyarrow.dataset.Dataset`` over the Parquet files at ``uris`` (all on one lake).
+
+    Without ``schema`` the files' schemas are unified: a dataset whose XDM schema evolved holds
+    files of several versions (later ones add fields, nested ones included), and every row reads
+    through the union, fields a file lacks as nulls (pyarrow alone would use the first file's
+    schema and silently drop the fields added since).
+    """
     if not uris:
         return ds.dataset(pa.table({}) if schema is None else schema.empty_table())
     filesystem, _ = _filesystem(uris[0])
     paths = [_filesystem(uri)[1] if uri.startswith("s3://") else urlparse(uri).path for uri in uris]
+    if schema is None and len(paths) > 1:
+        fragments = ds.dataset(paths, format="parquet", filesystem=filesystem).get_fragments()
+        schemas = list(dict.fromkeys(fragment.physical_schema for fragment in fragments))
+        schema = schemas[0] if len(schemas) == 1 else pa.unify_schemas(schemas)
     return ds.dataset(paths, format="parquet", filesystem=filesystem, schema=schema)

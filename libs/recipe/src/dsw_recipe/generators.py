@@ -8,7 +8,7 @@ ExperienceEvent rows:
 | `_id`                              | string    | event id                                        |
 | `timestamp`                        | timestamp | event time (UTC, microseconds)                  |
 | `eventType`                        | string    | one of `EVENT_TYPES`                            |
-| `endUserIDs._experience.ecid.id`   | string    | the visitor's profile id (ECID)                 |
+| `endUserIDs._experience.mcid.id`   | string    | the visitor's profile id (ECID: mcid)           |
 | `productListItems.SKU`             | string    | the product of a product event (null for pages) |
 | `productListItems.priceTotal`      | number    | line price (unit price x quantity)              |
 | `commerce.order.priceTotal`        | number    | order total on purchase events, else null       |
@@ -51,7 +51,7 @@ __all__ = [
     "generate_events",
 ]
 
-PROFILE_FIELD = "endUserIDs._experience.ecid.id"
+PROFILE_FIELD = "endUserIDs._experience.mcid.id"  # XDM: the ECID is the `mcid` end-user id
 PAGE_VIEW = "web.webpagedetails.pageViews"
 PRODUCT_VIEW = "commerce.productViews"
 CART_ADD = "commerce.productListAdds"

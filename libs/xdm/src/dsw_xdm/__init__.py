@@ -9,6 +9,7 @@ the standard and stored forms of documents.
 
 from ._arrow_validate import RowViolation, TableValidation, validate_table
 from ._convert import arrow_type, to_arrow_schema, to_json_schema
+from ._evolution import Change, compare
 from ._exceptions import (
     ComponentNotFoundError,
     ConversionError,
@@ -34,8 +35,8 @@ from ._flat import (
     unflatten_table,
 )
 from ._forms import PREFIXES, to_standard_form, to_stored_form
-from ._registry import KINDS, Component, Registry, standard_registry
-from ._schema import Schema, compose, schema_from_json
+from ._registry import KINDS, Component, Registry, pointers_to, standard_registry
+from ._schema import Identity, Schema, compose, schema_from_json
 from ._standard import EVENT_TYPES, ids
 from ._validate import RULES, Violation, validate_record
 
@@ -47,6 +48,7 @@ __all__ = [
     "RULES",
     "XDM_TYPES",
     "CellError",
+    "Change",
     "Coercion",
     "Component",
     "ComponentNotFoundError",
@@ -54,6 +56,7 @@ __all__ = [
     "DuplicateComponentError",
     "DuplicateFieldError",
     "Field",
+    "Identity",
     "IncompatibleFieldGroupError",
     "InvalidDefinitionError",
     "ReferenceCycleError",
@@ -67,11 +70,13 @@ __all__ = [
     "XDMError",
     "arrow_type",
     "coerce_table",
+    "compare",
     "compose",
     "feature_columns",
     "flatten_record",
     "flatten_table",
     "ids",
+    "pointers_to",
     "read_csv",
     "schema_from_json",
     "standard_registry",

@@ -183,6 +183,10 @@ class _BatchChecker:
     # -- checks --------------------------------------------------------------------------------
 
     def check(self, field: Field, array: pa.Array, context: _Context, path: _Path) -> None:
+        if array.null_count == len(array):
+            # Nothing present, nothing to check (a parent reports its required children): the
+            # many optional fields of the standard's field groups cost nothing when unused.
+            return
         kind = field.xdm_type
         if kind == "object":
             self._object(field, array, context, path)

@@ -21,7 +21,7 @@ from ._exceptions import ConversionError
 from ._fields import Field
 from ._schema import Schema
 
-__all__ = ["PREFIXES", "to_standard_form", "to_stored_form"]
+__all__ = ["PREFIXES", "stored_name", "to_standard_form", "to_stored_form"]
 
 # JSON-LD prefixes of the XDM @context other than `xdm` itself; in the stored form each becomes
 # an underscore parent object, and `to_standard_form` turns those objects back into prefixes.
@@ -34,7 +34,7 @@ def _root(schema: Schema | Field | None) -> Field | None:
     return schema.root if isinstance(schema, Schema) else schema
 
 
-def _stored_name(key: str) -> list[str]:
+def stored_name(key: str) -> list[str]:
     """Stored-form path (one or more names) of a standard-form property name."""
     if key == "@id":
         return ["_id"]
@@ -91,7 +91,7 @@ def _to_stored(value: Any, field: Field | None) -> Any:
         return {key: _to_stored(item, field.values) for key, item in value.items()}
     out: dict[str, Any] = {}
     for key, item in value.items():
-        path = _stored_name(key)
+        path = stored_name(key)
         target = field
         for name in path:
             target = _child(target, name)

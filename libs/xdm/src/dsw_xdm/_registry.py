@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
@@ -13,14 +13,16 @@ from typing import Any, Final
 from ._exceptions import (
     ComponentNotFoundError,
     DuplicateComponentError,
+    IncompatibleFieldGroupError,
     InvalidDefinitionError,
+    UnknownReferenceError,
 )
 from ._fields import Field
 from ._resolve import Resolver, component_kind
 from ._schema import Schema, compose, schema_from_json
-from ._standard import STANDARD_COMPONENTS
+from ._standard import standard_document
 
-__all__ = ["KINDS", "Component", "Registry", "standard_registry"]
+__all__ = ["KINDS", "Component", "Registry", "pointers_to", "standard_registry"]
 
 KINDS: Final = ("behavior", "class", "fieldgroup", "datatype")
 
@@ -44,9 +46,10 @@ class Component:
 class Registry:
     """XDM components (behaviours, classes, field groups, data types) and schemas by `$id`.
 
-    `Registry()` starts with the standard components; `Registry(standard=False)` starts empty.
-    Registering validates the component by resolving it, so a registry never holds a component
-    with unknown references or cycles. Thread-safe for concurrent reads and registrations.
+    `Registry()` starts with every standard component (generated from the XDM standard, checked
+    when generated); `Registry(standard=False)` starts empty. Registering validates the component
+    by resolving it, so a registry never holds a component with unknown references or cycles.
+    Thread-safe for concurrent reads and registrations.
     """
 
     def __init__(self, *, standard: bool = True) -> None:
@@ -54,10 +57,39 @@ class Registry:
         self._schemas: dict[str, Schema] = {}
         self._lock = threading.RLock()
         if standard:
-            for definition in STANDARD_COMPONENTS:
-                self._add(definition, standard=True)
-            for component_id in list(self._components):
-                Resolver(self.lookup).component(component_id)
+            self._load_standard(standard_document())
+
+    @classmethod
+    def from_standard_document(cls, document: Mapping[str, Any]) -> Registry:
+        """A registry holding the components of a generated standard document (see `check`)."""
+        registry = cls(standard=False)
+        registry._load_standard(document)
+        return registry
+
+    def check(self) -> None:
+        """Resolve every component and compose every class: raises the first `XDMError`."""
+        resolver = Resolver(self.lookup)
+        for component in self.components():
+            resolver.component(component.id)
+            if component.kind == "class":
+                compose(component.id, title=component.title, registry=self)
+
+    def _load_standard(self, document: Mapping[str, Any]) -> None:
+        for entry in document["components"]:
+            definition = entry["definition"]
+            self._components[definition["$id"]] = Component(
+                id=definition["$id"],
+                kind=entry["kind"],
+                title=definition.get("title", definition["$id"]),
+                description=definition.get("description"),
+                standard=True,
+                definition=definition,
+            )
+
+    def kind(self, component_id: str) -> str | None:
+        """The kind of a registered component (see `KINDS`), or None."""
+        component = self._components.get(component_id)
+        return component.kind if component else None
 
     # -- components ----------------------------------------------------------------------------
 
@@ -132,10 +164,39 @@ class Registry:
                 if component.kind == "class":
                     # A class must name its behaviour; composing an empty schema checks that.
                     compose(component.id, title=component.title, registry=self)
+                if component.kind == "fieldgroup":
+                    self._check_fits_classes(component)
             except Exception:
                 del self._components[component.id]
                 raise
             return component
+
+    def _check_fits_classes(self, component: Component) -> None:
+        """A field group's intended classes exist, are classes, and take its fields."""
+        for class_id in component.definition.get("meta:intendedToExtend") or []:
+            kind = self.kind(class_id)
+            if kind is None:
+                raise UnknownReferenceError(class_id, referenced_from=component.id)
+            if kind != "class":
+                raise IncompatibleFieldGroupError(component.id, class_id, [class_id])
+            compose(class_id, [component.id], title=component.title, registry=self)
+
+    def dependencies(self, component_id: str) -> list[str]:
+        """The `$id`s a component references (directly or not), excluding itself, in the order
+        they can be registered."""
+        found: list[str] = []
+
+        def visit(current: str) -> None:
+            definition = self.lookup(current)
+            for ref in _references(definition or {}):
+                target = ref.partition("#")[0]
+                if target and target != current and target not in found and target in self:
+                    visit(target)
+                    if target not in found:
+                        found.append(target)
+
+        visit(component_id)
+        return found
 
     def unregister(self, component_id: str) -> None:
         """Remove a custom component; standard components cannot be removed."""
@@ -238,3 +299,53 @@ class Registry:
 def standard_registry() -> Registry:
     """The shared registry of standard components (do not register into it: make a `Registry`)."""
     return Registry()
+
+
+def _references(node: Any) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            yield ref
+        for key, value in node.items():
+            if key != "$ref":
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+
+
+def pointers_to(
+    document: Any, *, ref: str | None = None, field_path: str | None = None
+) -> list[str]:
+    """JSON Pointers into a component document: of each `$ref` to `ref` (fragment ignored), or of
+    the property definitions whose field path (names under `properties`) ends with `field_path`."""
+    found: list[str] = []
+    wanted = field_path.split(".") if field_path else None
+
+    def walk(node: Any, pointer: str, names: tuple[str, ...]) -> None:
+        if isinstance(node, Mapping):
+            target = node.get("$ref")
+            if ref is not None and isinstance(target, str) and target.partition("#")[0] == ref:
+                found.append(pointer + "/$ref")
+            for key, value in node.items():
+                escaped = str(key).replace("~", "~0").replace("/", "~1")
+                if isinstance(value, Mapping) and key == "properties":
+                    for name, child in value.items():
+                        child_pointer = f"{pointer}/properties/{_escaped(name)}"
+                        child_names = (*names, name)
+                        if wanted and list(child_names[-len(wanted) :]) == wanted:
+                            found.append(child_pointer)
+                        walk(child, child_pointer, child_names)
+                else:
+                    walk(value, f"{pointer}/{escaped}", names)
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{pointer}/{index}", names)
+
+    walk(document, "", ())
+    return found
+
+
+def _escaped(name: str) -> str:
+    """A JSON Pointer token (RFC 6901)."""
+    return name.replace("~", "~0").replace("/", "~1")

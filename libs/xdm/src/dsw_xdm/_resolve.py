@@ -42,7 +42,7 @@ from ._standard import ids
 
 __all__ = ["BEHAVIOUR_IDS", "Resolver", "component_kind", "merge_properties"]
 
-BEHAVIOUR_IDS: Final = frozenset({ids.RECORD, ids.TIME_SERIES})
+BEHAVIOUR_IDS: Final = frozenset({ids.RECORD, ids.TIME_SERIES, ids.ADHOC})
 _JSON_TYPES: Final = frozenset({"string", "number", "integer", "boolean", "object", "array"})
 _STRING_FORMATS: Final = frozenset({"email", "uri", "uri-reference", "date", "date-time"})
 
@@ -71,8 +71,15 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def merge_properties(into: dict[str, Field], name: str, incoming: Field, path: str) -> None:
-    """Add `incoming` under `name`, merging objects and refusing a second definition of a leaf."""
+def merge_properties(
+    into: dict[str, Field], name: str, incoming: Field, path: str, *, refine: bool = False
+) -> None:
+    """Add `incoming` under `name`, merging objects and refusing a second definition of a leaf.
+
+    With `refine` (the parts of one component's `allOf`, JSON Schema semantics) a leaf of the same
+    type may be defined again: both definitions apply, the later one's constraints (a `const`
+    identifier of a channel, a narrower enum) added to the earlier one's.
+    """
     existing = into.get(name)
     if existing is None:
         into[name] = incoming
@@ -80,7 +87,7 @@ def merge_properties(into: dict[str, Field], name: str, incoming: Field, path: s
     if existing.xdm_type == "object" and incoming.xdm_type == "object":
         merged = dict(existing.properties)
         for child_name, child in incoming.properties.items():
-            merge_properties(merged, child_name, child, _join(path, name))
+            merge_properties(merged, child_name, child, _join(path, name), refine=refine)
         into[name] = replace(
             existing,
             properties=merged,
@@ -89,7 +96,22 @@ def merge_properties(into: dict[str, Field], name: str, incoming: Field, path: s
         return
     if existing == incoming and existing.source == incoming.source:
         return  # the same definition reached twice (a diamond), not a conflict
+    if refine and existing.xdm_type == incoming.xdm_type:
+        into[name] = _refined(existing, incoming)
+        return
     raise DuplicateFieldError(_join(path, name), existing.source, incoming.source)
+
+
+def _refined(existing: Field, incoming: Field) -> Field:
+    changes = {
+        attribute: getattr(incoming, attribute)
+        for attribute in (
+            "title", "description", "items", "values", "enum", "soft_enum", "minimum", "maximum",
+            "min_length", "max_length", "pattern", "format", "min_items", "max_items", "default",
+        )
+        if getattr(incoming, attribute) is not None
+    }  # fmt: skip
+    return replace(existing, **changes)
 
 
 class Resolver:
@@ -97,6 +119,10 @@ class Resolver:
 
     def __init__(self, lookup: Lookup) -> None:
         self._lookup = lookup
+        # Resolved components by reference: a finished resolution does not depend on the path
+        # that reached it (a cycle would have raised), and the standard's data types are reached
+        # from many places.
+        self._resolved: dict[str, Field] = {}
 
     def component(self, component_id: str, *, referenced_from: str | None = None) -> Field:
         """The object `Field` holding every property a component contributes."""
@@ -117,17 +143,25 @@ class Resolver:
     def _component(self, ref: str, stack: tuple[str, ...], referenced_from: str | None) -> Field:
         if ref in stack:
             raise ReferenceCycleError([*stack, ref])
+        cached = self._resolved.get(ref)
+        if cached is not None:
+            return cached
         stack = (*stack, ref)
         component_id, _, fragment = ref.partition("#")
         document = self._document(component_id, referenced_from)
         container: Any = document
         if fragment:
             container = _fragment(document, fragment, component_id)
+        elif "allOf" not in document and "properties" not in document:
+            # A component that is only a set of definitions (the standard's `repo` common
+            # properties) contributes all of them.
+            definitions = document.get("definitions") or {}
+            container = {"allOf": [{"$ref": f"#/definitions/{name}"} for name in definitions]}
         properties: dict[str, Field] = {}
         required: list[str] = []
         self._collect(container, document, component_id, stack, "", properties, required, set())
         _check_required(required, properties, component_id)
-        return Field(
+        resolved = Field(
             name="",
             xdm_type="object",
             title=document.get("title"),
@@ -136,6 +170,8 @@ class Resolver:
             required=tuple(dict.fromkeys(required)),
             source=component_id,
         )
+        self._resolved[ref] = resolved
+        return resolved
 
     def _collect(
         self,
@@ -174,7 +210,7 @@ class Resolver:
             else:
                 part_field = self._component(ref, stack, source)
                 for name, child in part_field.properties.items():
-                    merge_properties(properties, name, child, path)
+                    merge_properties(properties, name, child, path, refine=True)
                 required.extend(part_field.required)
         own = container.get("properties", {})
         if not isinstance(own, Mapping):
@@ -183,7 +219,7 @@ class Resolver:
             )
         for name, definition in own.items():
             child = self._property(name, definition, source, source, stack, _join(path, name))
-            merge_properties(properties, name, child, path)
+            merge_properties(properties, name, child, path, refine=True)
         names = _list(container.get("required", []), f"{source}: required")
         if not all(isinstance(name, str) for name in names):
             raise InvalidDefinitionError(f"{source}: required must list field names")
@@ -213,6 +249,15 @@ class Resolver:
             if not isinstance(ref, str):
                 raise InvalidDefinitionError(f"{where}: $ref must be a string")
             target = f"{document_id}{ref}" if ref.startswith("#") else ref
+            scalar = self._non_object_definition(target, stack, source)
+            if scalar is not None:
+                # A `$ref` to a definition that is not an object (a string with an enum, an
+                # array): resolve that definition in its own document, under this name.
+                target_document, node = scalar
+                local = {k: v for k, v in definition.items() if k != "$ref"}
+                return self._property(
+                    name, {**node, **local}, source, target_document, (*stack, target), path
+                )
             resolved = self._component(target, stack, source)
             title = common["title"] or resolved.title
             description = common["description"] or resolved.description
@@ -261,6 +306,19 @@ class Resolver:
                 **common,
             )
         return _scalar(definition, json_type, xdm_type, where, common)
+
+    def _non_object_definition(
+        self, target: str, stack: tuple[str, ...], source: str
+    ) -> tuple[str, Mapping[str, Any]] | None:
+        component_id, _, fragment = target.partition("#")
+        if not fragment:
+            return None
+        node = _fragment(self._document(component_id, source), fragment, component_id)
+        if not isinstance(node, Mapping) or node.get("type") in (None, "object"):
+            return None
+        if target in stack:
+            raise ReferenceCycleError([*stack, target])
+        return component_id, node
 
     def _document_or_empty(self, document_id: str) -> Mapping[str, Any]:
         return self._lookup(document_id) or {}
@@ -358,6 +416,8 @@ def _scalar(
     if enum is not None and (not isinstance(enum, list) or not enum):
         raise InvalidDefinitionError(f"{where}: enum must be a non-empty list")
     soft = definition.get("meta:enum")
+    if isinstance(soft, list) and all(isinstance(value, str) for value in soft):
+        soft = {value: value for value in soft}  # values without labels (the standard has some)
     if soft is not None and not isinstance(soft, Mapping):
         raise InvalidDefinitionError(f"{where}: meta:enum must map values to labels")
     pattern = definition.get("pattern")

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from ._exceptions import (
@@ -15,21 +16,43 @@ from ._exceptions import (
     UnknownReferenceError,
 )
 from ._fields import Field
-from ._resolve import BEHAVIOUR_IDS, Resolver, component_kind, merge_properties
+from ._resolve import BEHAVIOUR_IDS, Resolver, merge_properties
 from ._standard import ids
 
 if TYPE_CHECKING:
     from ._registry import Registry
 
-__all__ = ["Schema", "compose", "schema_from_json"]
+__all__ = ["Identity", "Schema", "compose", "schema_from_json"]
 
 _TENANT_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 # Custom field names: letters, digits, dash, underscore; never a leading underscore (that is
 # reserved for namespaces such as `_schema` or the tenant object itself).
 _CUSTOM_FIELD_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _SCHEMA_KEYS: Final = frozenset(
-    {"$id", "title", "description", "class", "fieldGroups", "tenantId", "tenantFields"}
-)
+    {"$id", "title", "description", "class", "fieldGroups", "tenantId", "tenantFields",
+     "descriptors"}
+)  # fmt: skip
+IDENTITY_DESCRIPTOR: Final = "xdm:descriptorIdentity"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A field marked as an identity by an XDM identity descriptor (`xdm:descriptorIdentity`):
+    its dotted path, identity namespace code and whether it is the primary identity."""
+
+    path: str
+    namespace: str
+    primary: bool
+
+    def to_descriptor(self) -> dict[str, Any]:
+        """The descriptor in XDM's form (`xdm:sourceProperty` is a JSON Pointer)."""
+        return {
+            "@type": IDENTITY_DESCRIPTOR,
+            "xdm:sourceProperty": "/" + self.path.replace(".", "/"),
+            "xdm:namespace": self.namespace,
+            "xdm:property": "xdm:code",
+            "xdm:isPrimary": self.primary,
+        }
 
 
 class Schema:
@@ -52,6 +75,7 @@ class Schema:
         tenant_fields: Mapping[str, Any] | None,
         behavior: str,
         root: Field,
+        identities: tuple[Identity, ...] = (),
     ) -> None:
         self.id = schema_id
         self.title = title
@@ -62,6 +86,7 @@ class Schema:
         self._tenant_fields = copy.deepcopy(dict(tenant_fields)) if tenant_fields else None
         self.behavior = behavior
         self.root = root
+        self.identities = identities
 
     def __repr__(self) -> str:
         return f"Schema(id={self.id!r}, title={self.title!r}, class_id={self.class_id!r})"
@@ -70,6 +95,23 @@ class Schema:
     def tenant_namespace(self) -> str | None:
         """The name of the tenant object (`_<tenantId>`), or None without tenant fields."""
         return f"_{self.tenant_id}" if self.tenant_id else None
+
+    @property
+    def has_identity_map(self) -> bool:
+        """Whether records carry an `identityMap` (identities keyed by namespace, each item may be
+        flagged `primary`)."""
+        return self.root.properties.get("identityMap", None) is not None
+
+    @property
+    def primary_identity(self) -> dict[str, Any] | None:
+        """Where a record's primary identity is: the primary identity descriptor's field, else
+        the `identityMap` item flagged primary, else None."""
+        for identity in self.identities:
+            if identity.primary:
+                return {"path": identity.path, "namespace": identity.namespace}
+        if self.has_identity_map:
+            return {"path": "identityMap", "namespace": None}
+        return None
 
     def field(self, dotted_path: str) -> Field:
         """The field at a dotted path, e.g. `commerce.order.priceTotal`; KeyError if absent."""
@@ -93,6 +135,8 @@ class Schema:
             document["tenantId"] = self.tenant_id
         if self._tenant_fields is not None:
             document["tenantFields"] = copy.deepcopy(self._tenant_fields)
+        if self.identities:
+            document["descriptors"] = [identity.to_descriptor() for identity in self.identities]
         return document
 
     def definition(self) -> dict[str, Any]:
@@ -151,7 +195,7 @@ def compose(
     class_document = registry.lookup(class_id)
     if class_document is None:
         raise UnknownReferenceError(class_id, referenced_from="schema class")
-    if component_kind(class_document) != "class":
+    if registry.kind(class_id) != "class":
         raise InvalidDefinitionError(f"{class_id!r} is not a class")
     behavior_id = _behavior_of(class_document)
     resolver = Resolver(registry.lookup)
@@ -235,7 +279,7 @@ def schema_from_json(document: Mapping[str, Any], *, registry: Registry | None =
     for key in ("$id", "title", "description", "tenantId"):
         if key in document and not isinstance(document[key], str):
             raise InvalidDefinitionError(f"{key!r} must be a string")
-    return compose(
+    schema = compose(
         class_id,
         field_groups,
         title=document.get("title", ""),
@@ -245,6 +289,45 @@ def schema_from_json(document: Mapping[str, Any], *, registry: Registry | None =
         schema_id=document.get("$id"),
         registry=registry,
     )
+    schema.identities = _identities(schema, document.get("descriptors", []))
+    return schema
+
+
+def _identities(schema: Schema, descriptors: Any) -> tuple[Identity, ...]:
+    """Identity descriptors checked against the schema: a string field outside arrays and maps,
+    each field once, at most one primary."""
+    if not isinstance(descriptors, list):
+        raise InvalidDefinitionError("'descriptors' must be a list")
+    identities: list[Identity] = []
+    for index, descriptor in enumerate(descriptors):
+        where = f"descriptors/{index}"
+        if not isinstance(descriptor, Mapping) or descriptor.get("@type") != IDENTITY_DESCRIPTOR:
+            raise InvalidDefinitionError(f"{where}: only {IDENTITY_DESCRIPTOR} is supported")
+        pointer = descriptor.get("xdm:sourceProperty")
+        namespace = descriptor.get("xdm:namespace")
+        primary = descriptor.get("xdm:isPrimary", False)
+        if not isinstance(pointer, str) or not pointer.startswith("/"):
+            raise InvalidDefinitionError(f"{where}: xdm:sourceProperty must be a JSON Pointer")
+        if not isinstance(namespace, str) or not namespace:
+            raise InvalidDefinitionError(f"{where}: xdm:namespace must be a namespace code")
+        if not isinstance(primary, bool):
+            raise InvalidDefinitionError(f"{where}: xdm:isPrimary must be a boolean")
+        path = ".".join(part for part in pointer.split("/") if part)
+        try:
+            field = schema.field(path)
+        except KeyError:
+            raise InvalidDefinitionError(
+                f"{where}: {pointer} is not a field of the schema (identities are fields outside "
+                "arrays and maps)"
+            ) from None
+        if field.xdm_type != "string":
+            raise InvalidDefinitionError(f"{where}: identity {pointer} must be a string field")
+        if any(identity.path == path for identity in identities):
+            raise InvalidDefinitionError(f"{where}: {pointer} is marked as an identity twice")
+        identities.append(Identity(path, namespace, primary))
+    if sum(identity.primary for identity in identities) > 1:
+        raise InvalidDefinitionError("descriptors: at most one identity may be primary")
+    return tuple(identities)
 
 
 def _behavior_of(class_document: Mapping[str, Any]) -> str:
@@ -263,7 +346,7 @@ def _check_field_group(
     document = registry.lookup(field_group)
     if document is None:
         raise UnknownReferenceError(field_group, referenced_from="schema field groups")
-    if component_kind(document) != "fieldgroup":
+    if registry.kind(field_group) != "fieldgroup":
         raise InvalidDefinitionError(f"{field_group!r} is not a field group")
     intended = list(document.get("meta:intendedToExtend") or [])
     if not intended:

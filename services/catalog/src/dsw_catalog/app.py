@@ -13,6 +13,7 @@ from dsw_catalog.batches.worker import ingestion_worker
 from dsw_catalog.datasets.api import router as datasets_router
 from dsw_catalog.models import OutboxEvent
 from dsw_catalog.settings import CatalogSettings
+from dsw_catalog.xdm_components.api import router as components_router
 from dsw_catalog.xdm_schemas.api import router as schemas_router
 from dsw_kit.app import ServiceSpec, create_service_app
 
@@ -27,7 +28,7 @@ def spec(settings: CatalogSettings | None = None) -> ServiceSpec:
         version=__version__,
         description="XDM schemas, datasets, and batch ingestion into the Parquet lake.",
         settings=settings or CatalogSettings(),
-        routers=[schemas_router, datasets_router, batches_router],
+        routers=[schemas_router, components_router, datasets_router, batches_router],
         outbox_model=OutboxEvent,
         migrations_path=MIGRATIONS,
         background={"ingest": ingestion_worker},

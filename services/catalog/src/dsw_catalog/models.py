@@ -44,6 +44,9 @@ class Dataset(ResourceMixin, Base):
     allow_partial: Mapped[bool] = mapped_column(Boolean, default=False)
     error_threshold_percent: Mapped[float] = mapped_column(Float, default=0.0)
     timestamp_field: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # The version of its schema it is on (None: the schema's current version). Ingestion
+    # validates and reads go through that version; the dataset moves to newer ones explicitly.
+    schema_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -59,6 +62,30 @@ class XdmSchema(ResourceMixin, Base):
     class_id: Mapped[str] = mapped_column(String(512))
     behavior: Mapped[str] = mapped_column(String(32))
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The tenant components (field groups, data types) the document uses, as they were when this
+    # version was made, in registration order: a schema version never changes under a dataset.
+    components: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Schema evolution: the current version number, and every earlier version as
+    # {"version", "document", "components", "created"} (compatible changes only).
+    schema_version: Mapped[int] = mapped_column(Integer, default=1)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class XdmComponent(ResourceMixin, Base):
+    """A tenant's own XDM field group or data type (its fields live under `_<tenantId>`)."""
+
+    __tablename__ = "xdm_components"
+
+    xdm_id: Mapped[str] = mapped_column(String(512), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # fieldgroup | datatype
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | deprecated
+    # Evolution: current version, and earlier definitions as {"version", "definition"}.
+    component_version: Mapped[int] = mapped_column(Integer, default=1)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class Batch(LeasedWorkMixin, Base):

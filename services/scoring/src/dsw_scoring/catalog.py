@@ -60,7 +60,11 @@ def dataset_fields(client: httpx.Client, dataset_id: str, pointer: str) -> list[
         raise _unprocessable(
             f"dataset {dataset_id} has no schema", "dataset_without_schema", pointer
         )
-    schema = _call(client, "GET", f"/catalog/v1/schemas/{schema_id}")
+    # The fields of the schema version the dataset is on (its files may be of earlier versions:
+    # fields they lack read as nulls).
+    version = response.json().get("schema_version")
+    path = f"/catalog/v1/schemas/{schema_id}" + (f"/versions/{version}" if version else "")
+    schema = _call(client, "GET", path)
     raise_for_problem(schema)
     return [str(field) for field in schema.json()["fields"]]
 

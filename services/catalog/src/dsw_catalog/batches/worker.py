@@ -19,7 +19,7 @@ from dsw_catalog.batches.service import upload_path
 from dsw_catalog.batches.sources import CsvOptions
 from dsw_catalog.models import Batch, BatchFile, Dataset, ProcessedEvent, XdmSchema
 from dsw_catalog.settings import CatalogSettings
-from dsw_catalog.xdm_schemas.service import compose
+from dsw_catalog.xdm_schemas.service import composed
 from dsw_contracts import BatchCompleted
 from dsw_kit.app import BackgroundGroup, ServiceRuntime
 from dsw_kit.db import Tenant, utcnow
@@ -111,7 +111,7 @@ class IngestionWorker:
             ],
             input_format=batch.input_format,  # type: ignore[arg-type]
             compression=batch.compression,
-            schema=compose(schema_row.document),
+            schema=composed(schema_row, dataset.schema_version),
             unknown_columns=batch.unknown_columns,
             csv_options=CsvOptions(
                 column_mapping=dict(options.get("column_mapping", {})),

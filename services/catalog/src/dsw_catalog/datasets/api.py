@@ -78,7 +78,12 @@ def get_dataset(
     dataset_id: uuid.UUID, response: Response, work: UnitOfWork = unit_of_work("catalog:read")
 ) -> DatasetOut:
     found = service.get_dataset(work, dataset_id)
-    dataset = DatasetOut.of(found).model_copy(update=data.summary(work.session, found.id))
+    dataset = DatasetOut.of(found).model_copy(
+        update={
+            **data.summary(work.session, found.id),
+            **data.identity_summary(work.session, found),
+        }
+    )
     response.headers.update(_etag_headers(dataset))
     return dataset
 

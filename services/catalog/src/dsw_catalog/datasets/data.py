@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dsw_catalog.batches.statistics import merge
 from dsw_catalog.batches.worker import dataset_path
 from dsw_catalog.models import Batch, Dataset, XdmSchema
-from dsw_catalog.xdm_schemas.service import compose
+from dsw_catalog.xdm_schemas.service import composed
 from dsw_kit.db import Tenant
 from dsw_kit.errors import BadRequest, UnprocessableEntity
 from dsw_kit.lake import Lake, open_files
@@ -86,12 +86,33 @@ def summary(session: Session, dataset_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
+def identity_summary(session: Session, dataset: Dataset) -> dict[str, Any]:
+    """The identity fields of the dataset's schema version and where its primary identity is."""
+    if dataset.schema_id is None:
+        return {}
+    schema = session.get(XdmSchema, uuid.UUID(dataset.schema_id))
+    if schema is None:
+        return {}
+    result = composed(schema, dataset.schema_version)
+    return {
+        "identities": [
+            {"path": i.path, "namespace": i.namespace, "primary": i.primary}
+            for i in result.identities
+        ],
+        "primary_identity": result.primary_identity,
+    }
+
+
 def arrow_schema_of(session: Session, dataset: Dataset) -> pa.Schema | None:
     """The Arrow schema the dataset's files are written with."""
     if dataset.schema_id is None:
         return None
     schema = session.get(XdmSchema, uuid.UUID(dataset.schema_id))
-    return to_arrow_schema(compose(schema.document)) if schema is not None else None
+    if schema is None:
+        return None
+    # Read through the dataset's schema version: batches written with an earlier version read
+    # with the fields added since as nulls.
+    return to_arrow_schema(composed(schema, dataset.schema_version))
 
 
 def open_dataset(session: Session, lake: Lake, tenant: Tenant, dataset: Dataset) -> ds.Dataset:
@@ -107,7 +128,8 @@ def statistics(session: Session, dataset_id: uuid.UUID) -> dict[str, Any]:
 
 def rows_as_json(table: pa.Table) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts (dates and times as ISO 8601 text)."""
-    return [_jsonable(row) for row in table.to_pylist()]
+    # Maps (identityMap) as JSON objects, not Arrow's list of key/value pairs.
+    return [_jsonable(row) for row in table.to_pylist(maps_as_pydicts="strict")]
 
 
 def _jsonable(value: Any) -> Any:

@@ -42,6 +42,12 @@ class DatasetUpdate(BaseModel):
     allow_partial: bool | None = None
     error_threshold_percent: float | None = Field(default=None, ge=0, le=100)
     timestamp_field: str | None = Field(default=None, max_length=512)
+    schema_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Move to a newer version of its schema (compatible: earlier batches read "
+        "with the new fields null); a dataset never moves back",
+    )
 
 
 class DatasetOut(BaseModel):
@@ -59,6 +65,15 @@ class DatasetOut(BaseModel):
     updated: datetime
     created_by: str
     version: int
+    schema_version: int | None = Field(
+        default=None, description="The version of its schema it is on (null: no schema)"
+    )
+    identities: list[dict[str, Any]] | None = Field(
+        default=None, description="Identity fields of its schema: path, namespace, primary"
+    )
+    primary_identity: dict[str, Any] | None = Field(
+        default=None, description="Where a row's primary identity is (a field, or identityMap)"
+    )
     row_count: int | None = Field(default=None, description="Rows of its successful batches")
     size_bytes: int | None = None
     batch_count: int | None = Field(default=None, description="Successful batches")
@@ -80,6 +95,7 @@ class DatasetOut(BaseModel):
             updated=dataset.updated,
             created_by=dataset.created_by,
             version=dataset.version,
+            schema_version=dataset.schema_version,
         )
 
 

@@ -36,26 +36,54 @@ def create_dataset(work: UnitOfWork, request: DatasetCreate) -> Dataset:
     """Register a new dataset; its name must be free in the tenant."""
     if repository.find_live_by_name(work.session, request.name) is not None:
         raise Conflict(f"a dataset named {request.name!r} already exists", code="name_taken")
-    if request.schema_id is not None:
-        check_schema(work, request.schema_id)
-    dataset = Dataset(**request.model_dump(), created_by=work.context.subject)
+    schema = check_schema(work, request.schema_id) if request.schema_id is not None else None
+    dataset = Dataset(
+        **request.model_dump(),
+        schema_version=schema.schema_version if schema is not None else None,
+        created_by=work.context.subject,
+    )
     work.session.add(dataset)
     work.session.flush()
     _announce(work, dataset, "created")
     return dataset
 
 
-def check_schema(work: UnitOfWork, schema_id: str) -> None:
-    """422 unless ``schema_id`` is a schema of the tenant."""
+def check_schema(work: UnitOfWork, schema_id: str) -> XdmSchema:
+    """The tenant's schema ``schema_id``; 422 when there is none."""
     try:
         key = uuid.UUID(schema_id)
     except ValueError:
         key = None
-    found = key is not None and work.session.scalar(select(XdmSchema.id).where(XdmSchema.id == key))
-    if not found:
+    found = (
+        work.session.scalar(select(XdmSchema).where(XdmSchema.id == key))
+        if key is not None
+        else None
+    )
+    if found is None:
         raise UnprocessableEntity(
             f"schema {schema_id} not found; create it first", code="schema_not_found"
         )
+    return found
+
+
+def _move_schema_version(work: UnitOfWork, dataset: Dataset, version: int) -> None:
+    """Put the dataset on a newer version of its schema (versions differ only compatibly)."""
+    if dataset.schema_id is None:
+        raise UnprocessableEntity("the dataset has no schema", code="dataset_without_schema")
+    schema = check_schema(work, dataset.schema_id)
+    current = dataset.schema_version or schema.schema_version
+    if version > schema.schema_version:
+        raise UnprocessableEntity(
+            f"schema {schema.id} has no version {version} (latest {schema.schema_version})",
+            code="schema_version_not_found",
+        )
+    if version < current:
+        raise Conflict(
+            f"the dataset is on version {current}; it cannot move back to {version} (batches "
+            "written since may not fit it)",
+            code="schema_version_backwards",
+        )
+    dataset.schema_version = version
 
 
 def get_dataset(work: UnitOfWork, dataset_id: uuid.UUID) -> Dataset:
@@ -76,6 +104,9 @@ def update_dataset(work: UnitOfWork, dataset: Dataset, changes: DatasetUpdate) -
         and repository.find_live_by_name(work.session, new_name) is not None
     ):
         raise Conflict(f"a dataset named {new_name!r} already exists", code="name_taken")
+    version = values.pop("schema_version", None)
+    if version is not None:
+        _move_schema_version(work, dataset, version)
     for field, value in values.items():
         if value is not None or field == "timestamp_field":
             setattr(dataset, field, value)

@@ -10,8 +10,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from dsw_catalog.models import IdempotencyKey, XdmSchema
+from dsw_catalog.xdm_components.service import registry_for
 from dsw_catalog.xdm_schemas import service
-from dsw_catalog.xdm_schemas.schemas import ArrowField, ComponentOut, SchemaCreate, SchemaOut
+from dsw_catalog.xdm_schemas.schemas import (
+    ArrowField,
+    ComponentOut,
+    SchemaCreate,
+    SchemaOut,
+    SchemaVersionOut,
+)
 from dsw_kit.auth import RequestContext, require
 from dsw_kit.errors import NotFound, problem_responses
 from dsw_kit.pagination import Page, PageParams, paginate
@@ -32,16 +39,17 @@ Kind = Literal["classes", "fieldgroups", "datatypes", "behaviors"]
     "/xdm/components",
     response_model=ComponentOut,
     responses=problem_responses(404),
-    summary="Get a standard component by $id",
+    summary="Get a standard or tenant component by $id",
 )
 def get_component(
     id: str = Query(..., description="The component's $id"),
-    _: RequestContext = Depends(require("catalog:read")),
+    work: UnitOfWork = unit_of_work("catalog:read"),
 ) -> ComponentOut:
     try:
-        component = standard_registry().get(id)
+        registry = standard_registry() if id in standard_registry() else registry_for(work.session)
+        component = registry.get(id)
     except ComponentNotFoundError as error:
-        raise NotFound(f"no standard component {id!r}", code="component_not_found") from error
+        raise NotFound(f"no component {id!r}", code="component_not_found") from error
     return ComponentOut(
         id=component.id,
         kind=component.kind,
@@ -83,7 +91,7 @@ def create_schema(
 ) -> JSONResponse:
     def create() -> SchemaOut:
         schema, composed = service.create_schema(work, body)
-        return SchemaOut.of(schema, feature_columns(composed))
+        return SchemaOut.of(schema, composed)
 
     return idempotent_create(work, IdempotencyKey, body, create)
 
@@ -98,7 +106,7 @@ def list_schemas(
         params=params,
         sortable={"created": XdmSchema.created, "title": XdmSchema.title},
         tiebreaker=XdmSchema.id,
-        to_item=lambda schema: SchemaOut.of(schema, service.fields_of(schema)),
+        to_item=lambda schema: SchemaOut.of(schema, service.composed(schema)),
     )
 
 
@@ -113,7 +121,64 @@ def get_schema(
 ) -> SchemaOut:
     schema = service.get_schema(work, schema_id)
     response.headers["ETag"] = schema.etag
-    return SchemaOut.of(schema, service.fields_of(schema))
+    return SchemaOut.of(schema, service.composed(schema))
+
+
+@router.put(
+    "/schemas/{schema_id}",
+    response_model=SchemaOut,
+    responses=problem_responses(404, 409, 412, 422),
+    summary="Evolve a schema: a compatible change makes a new version, a breaking one is a 409",
+)
+def evolve_schema(
+    schema_id: uuid.UUID,
+    body: SchemaCreate,
+    request: Request,
+    response: Response,
+    work: UnitOfWork = unit_of_work("catalog:write"),
+) -> SchemaOut:
+    schema = service.get_schema(work, schema_id)
+    check_if_match(request, schema.etag)
+    schema, composed = service.evolve_schema(work, schema, body)
+    response.headers["ETag"] = schema.etag
+    return SchemaOut.of(schema, composed)
+
+
+@router.get(
+    "/schemas/{schema_id}/versions",
+    response_model=list[SchemaVersionOut],
+    responses=problem_responses(404),
+    summary="Every version of a schema, oldest first",
+)
+def list_schema_versions(
+    schema_id: uuid.UUID, work: UnitOfWork = unit_of_work("catalog:read")
+) -> list[SchemaVersionOut]:
+    schema = service.get_schema(work, schema_id)
+    numbers = [entry["version"] for entry in schema.history] + [schema.schema_version]
+    return [_version_out(schema, number) for number in numbers]
+
+
+@router.get(
+    "/schemas/{schema_id}/versions/{version}",
+    response_model=SchemaVersionOut,
+    responses=problem_responses(404),
+    summary="One version of a schema",
+)
+def get_schema_version(
+    schema_id: uuid.UUID, version: int, work: UnitOfWork = unit_of_work("catalog:read")
+) -> SchemaVersionOut:
+    return _version_out(service.get_schema(work, schema_id), version)
+
+
+def _version_out(schema: XdmSchema, version: int) -> SchemaVersionOut:
+    document, components = service.version_of(schema, version)
+    return SchemaVersionOut(
+        version=version,
+        current=version == schema.schema_version,
+        document=document,
+        components=[c["$id"] for c in components],
+        fields=feature_columns(service.compose(document, components)),
+    )
 
 
 @router.get(
@@ -124,7 +189,7 @@ def get_schema(
 def get_schema_xdm(
     schema_id: uuid.UUID, work: UnitOfWork = unit_of_work("catalog:read")
 ) -> dict[str, Any]:
-    return service.compose(service.get_schema(work, schema_id).document).definition()
+    return service.composed(service.get_schema(work, schema_id)).definition()
 
 
 @router.get(
@@ -135,7 +200,7 @@ def get_schema_xdm(
 def get_schema_json_schema(
     schema_id: uuid.UUID, work: UnitOfWork = unit_of_work("catalog:read")
 ) -> dict[str, Any]:
-    return to_json_schema(service.compose(service.get_schema(work, schema_id).document))
+    return to_json_schema(service.composed(service.get_schema(work, schema_id)))
 
 
 @router.get(
@@ -147,7 +212,7 @@ def get_schema_json_schema(
 def get_schema_arrow(
     schema_id: uuid.UUID, work: UnitOfWork = unit_of_work("catalog:read")
 ) -> list[ArrowField]:
-    arrow = to_arrow_schema(service.compose(service.get_schema(work, schema_id).document))
+    arrow = to_arrow_schema(service.composed(service.get_schema(work, schema_id)))
     return [ArrowField(name=f.name, type=str(f.type), nullable=f.nullable) for f in arrow]
 
 

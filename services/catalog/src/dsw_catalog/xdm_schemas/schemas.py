@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from dsw_catalog.models import XdmSchema
+from dsw_xdm import Schema, feature_columns
 
 
 class SchemaCreate(BaseModel):
@@ -24,6 +25,11 @@ class SchemaCreate(BaseModel):
     tenant_fields: dict[str, Any] | None = Field(default=None, alias="tenantFields")
     xdm_id: str | None = Field(default=None, alias="$id", max_length=512)
     tags: list[str] = Field(default_factory=list, max_length=50)
+    descriptors: list[dict[str, Any]] | None = Field(
+        default=None,
+        max_length=100,
+        description="XDM descriptors: identity descriptors (xdm:descriptorIdentity) mark fields",
+    )
 
     def document(self) -> dict[str, Any]:
         """The schema document libs/xdm composes."""
@@ -40,6 +46,8 @@ class SchemaCreate(BaseModel):
             document["tenantFields"] = self.tenant_fields
         if self.xdm_id is not None:
             document["$id"] = self.xdm_id
+        if self.descriptors:
+            document["descriptors"] = self.descriptors
         return document
 
 
@@ -59,10 +67,18 @@ class SchemaOut(BaseModel):
     updated: datetime
     created_by: str
     version: int
+    schema_version: int = Field(description="Increases with every compatible change")
+    components: list[str] = Field(description="$ids of the tenant components it uses")
+    identities: list[dict[str, Any]] = Field(
+        description="Identity fields: path, namespace, primary (from identity descriptors)"
+    )
+    primary_identity: dict[str, Any] | None = Field(
+        description="Where a record's primary identity is: a descriptor's field, or identityMap"
+    )
 
     @classmethod
-    def of(cls, schema: XdmSchema, fields: list[str]) -> SchemaOut:
-        """The API view of ``schema``."""
+    def of(cls, schema: XdmSchema, composed: Schema) -> SchemaOut:
+        """The API view of ``schema`` (``composed``: its libs/xdm schema)."""
         return cls(
             id=schema.id,
             xdm_id=schema.xdm_id,
@@ -71,13 +87,30 @@ class SchemaOut(BaseModel):
             class_id=schema.class_id,
             behavior=schema.behavior,
             document=schema.document,
-            fields=fields,
+            fields=feature_columns(composed),
             tags=list(schema.tags),
             created=schema.created,
             updated=schema.updated,
             created_by=schema.created_by,
             version=schema.version,
+            schema_version=schema.schema_version,
+            components=[c["$id"] for c in schema.components or []],
+            identities=[
+                {"path": i.path, "namespace": i.namespace, "primary": i.primary}
+                for i in composed.identities
+            ],
+            primary_identity=composed.primary_identity,
         )
+
+
+class SchemaVersionOut(BaseModel):
+    """One version of a schema."""
+
+    version: int
+    current: bool
+    document: dict[str, Any]
+    components: list[str] = Field(description="$ids of the tenant components of this version")
+    fields: list[str]
 
 
 class ComponentOut(BaseModel):
