@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,7 +21,9 @@ from dsw._output import (
     show,
     table,
 )
-from dsw.client import Client
+
+if TYPE_CHECKING:
+    from dsw.client import Client
 
 schemas = typer.Typer(help="XDM schemas of the catalog.", no_args_is_help=True)
 datasets = typer.Typer(

@@ -14,11 +14,9 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import pyarrow as pa
-import pyarrow.dataset as ds
 
 from dsw._http import Body, Http, Transports
 from dsw._wait import wait_until_done
@@ -37,6 +35,10 @@ from dsw.models import (
     Service,
     Sweep,
 )
+
+if TYPE_CHECKING:  # pyarrow loads only for the calls that read data (a CLI command stays quick)
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
 __all__ = ["Client"]
 
