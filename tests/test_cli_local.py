@@ -153,3 +153,24 @@ def test_pointer_removed_only_for_its_own_home(user: Path) -> None:
     assert _local.pointer_path().exists()
     _local.remove_pointer(home)
     assert not _local.pointer_path().exists()
+
+
+def test_output_not_a_terminal_is_never_cut(user: Path) -> None:
+    run_id = "0c8" + "f" * 61
+    code = (
+        "from dsw import _output\n"
+        f"_output.table([{{'run': {run_id!r}, 'mape': 0.0412345, 'note': 'x' * 300}}],"
+        " ('run', 'mape', 'note'))\n"
+        "_output.errors.print('a long error ' * 30)"
+    )
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("FORCE_COLOR", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert run_id in result.stdout
+    assert "0.04123" in result.stdout
+    assert "x" * 300 in result.stdout
+    assert "…" not in result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1

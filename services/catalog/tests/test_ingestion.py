@@ -124,6 +124,15 @@ def test_a_failing_batch_leaves_earlier_batches_untouched(client: TestClient, au
     assert after == before
     summary = client.get(f"/catalog/v1/datasets/{dataset_id}", headers=headers).json()
     assert summary["row_count"] == 5175
+    # The list shows the same counts (one query per page), and zeros for an empty dataset.
+    empty_id = create_dataset(client, headers, name="empty")
+    listed = client.get("/catalog/v1/datasets", headers=headers).json()["items"]
+    counts = {
+        item["id"]: (item["row_count"], item["batch_count"], item["size_bytes"] > 0)
+        for item in listed
+    }
+    assert counts[dataset_id] == (5175, 1, True)
+    assert counts[empty_id] == (0, 0, False)
 
 
 def test_file_level_problems_fail_the_batch_with_a_clear_error(

@@ -108,6 +108,8 @@ def details(value: Mapping[str, Any], fields: Sequence[str]) -> None:
 
 
 def _field(row: Mapping[str, Any], path: str) -> Any:
+    if path in row:  # a flat row whose keys are already dotted paths
+        return row[path]
     value: Any = row
     for part in path.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
