@@ -71,7 +71,16 @@ def test_data_verbs(tmp_path: Path) -> None:
     shown = dsw("schemas", "show", schema["id"])
     assert "_retail.storeType" in shown
     assert "Arrow columns" in shown
-    dataset = dsw_json("datasets", "create", "cli-retail", "--schema", schema["id"])
+    dataset = dsw_json(
+        "datasets",
+        "create",
+        "cli-retail",
+        "--schema",
+        schema["id"],
+        "--timestamp-field",
+        "_retail.date",
+    )
+    assert dataset["timestamp_field"] == "_retail.date"
     date_format = "=".join(next(iter(CSV_DATES.items())))
     ingested = dsw("datasets", "ingest", "cli-retail", str(RETAIL), "--date-format", date_format)
     assert "success" in ingested
@@ -80,8 +89,13 @@ def test_data_verbs(tmp_path: Path) -> None:
     assert stats["columns"]["_retail.storeType"]["count"] == 5175
     preview = dsw_json("datasets", "preview", "cli-retail", "--limit", "2")
     assert len(preview) == 2
-    assert "_retail.store" in dsw("datasets", "preview", "cli-retail", "--limit", "2")
+    shown = dsw("datasets", "preview", "cli-retail", "--limit", "2")
+    assert "_retail.store" in shown
+    first = preview[0]["_retail"]
+    for value in (first["date"], str(first["storeSize"]), first["storeType"]):
+        assert value in shown  # the cells are filled, not only the headers
     assert [item["name"] for item in dsw_json("datasets", "list")] == ["cli-retail"]
+    assert "5175" in dsw("datasets", "list")  # rows in the list, as in `show`
     shown = dsw_json("datasets", "show", "cli-retail")
     assert shown["row_count"] == 5175
     batches = dsw_json("datasets", "batches", "cli-retail")

@@ -300,3 +300,63 @@ def pc_field(*path: str):  # type: ignore[no-untyped-def]
     import pyarrow.dataset as ds
 
     return ds.field(*path)
+
+
+def test_text_in_parquet_and_json_is_converted_like_csv(client: TestClient, auth: Auth) -> None:
+    # A date written 2/5/10 in a Parquet or JSON file reads with the batch's formats, numbers
+    # and booleans written as text convert as CSV cells do; ISO dates still read as they are.
+    headers = auth()
+    dataset_id = create_dataset(client, headers, allow_partial=True, error_threshold_percent=50.0)
+    table = pa.table(
+        {
+            "_retail.date": ["2/5/10", "2010-02-12", "2/30/10"],
+            "_retail.store": ["1", "2", "3"],
+            "_retail.weeklySales": [1.5, 2.5, 3.5],
+            "_retail.isHoliday": ["TRUE", "no", "false"],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    parquet = ingest(
+        client, headers, dataset_id, {"t.parquet": buffer.getvalue()}, format="parquet"
+    )
+    assert parquet["status"] == "partial", parquet
+    assert (parquet["rows_written"], parquet["rows_rejected"]) == (2, 1)
+    report = client.get(f"/catalog/v1/batches/{parquet['id']}/errors", headers=headers).text
+    problems = [json.loads(line) for line in report.splitlines()]
+    assert len(problems) == 1, problems
+    problem = problems[0]
+    assert (problem["row"], problem["path"], problem["rule"]) == (3, "/_retail/date", "type")
+    assert "%m/%d/%y" in problem["message"]
+
+    record = {"_retail": {"date": "4/6/12", "store": "4", "weeklySales": "5.5", "isHoliday": "Y"}}
+    jsonl = ingest(
+        client, headers, dataset_id, {"t.jsonl": json.dumps(record).encode()}, format="jsonl"
+    )
+    assert (jsonl["status"], jsonl["rows_written"]) == ("success", 1), jsonl
+    rows = client.get(
+        f"/catalog/v1/datasets/{dataset_id}/preview", params={"limit": 10}, headers=headers
+    ).json()["rows"]
+    got = sorted(
+        (row["_retail"]["date"], row["_retail"]["store"], row["_retail"]["isHoliday"])
+        for row in rows
+    )
+    assert got == [
+        ("2010-02-05", 1, True),
+        ("2010-02-12", 2, False),
+        ("2012-04-06", 4, True),
+    ]
+
+
+def test_the_error_report_keeps_as_many_problems_as_documented(
+    client: TestClient, auth: Auth
+) -> None:
+    headers = auth()
+    dataset_id = create_dataset(client, headers)
+    rows = "".join(f"2/5/10,{index % 5 + 1},-{index}\n" for index in range(2500))
+    batch = ingest(
+        client, headers, dataset_id, {"neg.csv": f"date,store,weeklySales\n{rows}".encode()}
+    )
+    assert (batch["status"], batch["rows_rejected"]) == ("failed", 2499)  # -0 is not negative
+    report = client.get(f"/catalog/v1/batches/{batch['id']}/errors", headers=headers).text
+    assert len(report.splitlines()) == 2499  # not cut at 1,000 (10,000 are kept)

@@ -125,6 +125,7 @@ def test_upload_shows_statistics_histograms_schema_and_error_reports(
     assert 'aria-describedby="histogram-sample"' in page
     listed = console.client.get("/datasets").text
     assert f'href="/datasets/{dataset_id}"' in listed
+    assert '<td class="num">5,175</td>' in listed  # its rows, from the list API
 
 
 def test_upload_and_form_problems_are_readable(

@@ -34,7 +34,7 @@ recipes = typer.Typer(
 )
 
 SCHEMA_COLUMNS = ("id", "title", "class_id", "created")
-DATASET_COLUMNS = ("id", "name", "schema_id", "row_count", "batch_count", "created")
+DATASET_COLUMNS = ("id", "name", "row_count", "batch_count", "size_bytes", "created")
 BATCH_COLUMNS = ("id", "status", "rows_read", "rows_written", "rows_rejected", "error", "created")
 
 
@@ -76,13 +76,22 @@ def datasets_create(
     schema: str | None = typer.Option(None, help="Schema id"),
     description: str = typer.Option("", help="What the data is"),
     allow_partial: bool = typer.Option(False, help="Keep the good rows of a batch with bad ones"),
+    timestamp_field: str | None = typer.Option(
+        None,
+        "--timestamp-field",
+        help="The date or time field (dotted path, e.g. _retail.date): time windows, samples",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a dataset."""
     created = client().datasets.create(
-        name, schema_id=schema, description=description, allow_partial=allow_partial
+        name,
+        schema_id=schema,
+        description=description,
+        allow_partial=allow_partial,
+        timestamp_field=timestamp_field,
     )
-    show(created, DATASET_COLUMNS, as_json)
+    show(created, (*DATASET_COLUMNS, "timestamp_field"), as_json)
 
 
 @datasets.command("list")
@@ -97,7 +106,8 @@ def datasets_list(as_json: bool = JSON_OPTION) -> None:
 def datasets_show(dataset: str, as_json: bool = JSON_OPTION) -> None:
     """Show a dataset (by id or name)."""
     api = client()
-    show(api.datasets.get(dataset_id(api, dataset)), (*DATASET_COLUMNS, "size_bytes"), as_json)
+    fields = (*DATASET_COLUMNS, "schema_id", "timestamp_field", "last_ingestion")
+    show(api.datasets.get(dataset_id(api, dataset)), fields, as_json)
 
 
 @datasets.command("ingest")

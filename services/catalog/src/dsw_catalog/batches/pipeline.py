@@ -330,7 +330,7 @@ def _check_block(
     outcome.rows_read += rows + block.skipped_rows
     valid = block.valid
     if rows:
-        validation = validate_table(schema, block.table, max_violations_per_batch=1000)
+        validation = validate_table(schema, block.table, max_violations_per_batch=report.cap)
         valid = pc.and_(valid, validation.valid)
         numbers = (
             block.row_numbers.to_pylist()

@@ -116,6 +116,7 @@ class IngestionWorker:
             csv_options=CsvOptions(
                 column_mapping=dict(options.get("column_mapping", {})),
                 formats=dict(options.get("formats", {})),
+                max_errors=self.limits.max_errors,
             ),
             staging_path=dataset_path(
                 self.lake, tenant, dataset.id, "_staging", f"{batch.id}-{claim.attempt}"
