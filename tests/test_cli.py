@@ -101,6 +101,15 @@ def test_data_verbs(tmp_path: Path) -> None:
     batches = dsw_json("datasets", "batches", "cli-retail")
     assert [batch["status"] for batch in batches] == ["success"]
 
+    extra = tmp_path / "extra.csv"
+    lines = RETAIL.read_text().splitlines()
+    extra.write_text(
+        "\n".join(f"{line},{'color' if i == 0 else 'red'}" for i, line in enumerate(lines[:3]))
+        + "\n"
+    )
+    warned = dsw("datasets", "ingest", "cli-retail", str(extra), "--date-format", date_format)
+    assert "warning: columns not in the schema were dropped: color (2 rows)" in warned
+
     bad = tmp_path / "bad.csv"
     lines = RETAIL.read_text().splitlines()
     bad.write_text("\n".join([lines[0], lines[1].replace(",A,", ",Z,")]) + "\n")

@@ -169,6 +169,14 @@ def test_unknown_columns_are_dropped_when_ignored(client: TestClient, auth: Auth
     )
     assert batch["status"] == "success"
     assert batch["rows_written"] == 1
+    # Kept as the default, but the batch names what it dropped.
+    assert batch["dropped_columns"] == [{"name": "color", "rows": 1}]
+    records = [{"_retail": {"date": "2010-02-05", "store": 1, "weeklySales": 2}, "note": "x"}] * 3
+    text = "\n".join(json.dumps(record) for record in records).encode()
+    jsonl = ingest(client, headers, dataset_id, {"n.jsonl": text}, format="jsonl")
+    assert jsonl["dropped_columns"] == [{"name": "note", "rows": 3}]
+    clean = ingest(client, headers, dataset_id, {"c.csv": b"date,store,weeklySales\n2/5/10,1,5\n"})
+    assert clean["dropped_columns"] == []
 
 
 def test_gzip_jsonl_and_parquet_inputs(client: TestClient, auth: Auth) -> None:

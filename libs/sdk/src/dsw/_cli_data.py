@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from dsw._output import (
     console,
     dataset_id,
     details,
+    errors,
     friendly,
     is_id,
     parse_params,
@@ -130,10 +132,25 @@ def datasets_ingest(
         dataset_id(api, dataset), file, format=format, wait=wait, progress=not as_json, **options
     )
     show(batch, BATCH_COLUMNS, as_json)
+    dropped = dropped_columns(batch)
+    if dropped:
+        errors.print(f"[yellow]warning:[/yellow] {dropped}", highlight=False)
     if batch.status in ("failed", "partial") and batch.get("has_error_report"):
         console.print(f"rejected rows: dsw datasets errors {batch.id}")
     if batch.status in ("failed", "aborted"):
         raise typer.Exit(1)
+
+
+def dropped_columns(batch: Mapping[str, Any]) -> str | None:
+    """The warning that columns not in the schema were dropped, if any were."""
+    dropped = batch.get("dropped_columns") or []
+    if not dropped:
+        return None
+    named = ", ".join(f"{item['name']} ({item['rows']} rows)" for item in dropped)
+    return (
+        f"columns not in the schema were dropped: {named}; add them to the schema, map them "
+        "with column_mapping, or ingest with unknown_columns=reject to refuse such files"
+    )
 
 
 @datasets.command("batches")

@@ -78,6 +78,8 @@ class Block:
     # 1-based row number (line in the file for CSV) of each row, for later violations.
     row_numbers: pa.Array | None = None
     skipped_rows: int = 0
+    # Columns (top-level names) not in the schema, dropped, and how many rows had them.
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 class _LimitedInflate(io.RawIOBase):
@@ -292,7 +294,8 @@ def _csv_blocks(
                     RowError(name, line_list[cell.row], _pointer(cell.column), "type", cell.message)
                     for cell in coerced.errors
                 )
-            return Block(coerced.table, coerced.valid, errors, lines, skipped_here)
+            dropped = dict.fromkeys(unknown, table.num_rows)
+            return Block(coerced.table, coerced.valid, errors, lines, skipped_here, dropped)
 
         # Blocks are parsed in order here and converted on threads (Arrow's kernels release the
         # GIL), a few at a time: memory stays bounded, and blocks come out in file order.
@@ -407,6 +410,11 @@ def _json_blocks(
     def block() -> Block:
         rows: list[dict[str, Any]] = []
         numbers: list[int] = []
+        dropped: dict[str, int] = {}
+        for _, record in pending:
+            if isinstance(record, dict):
+                for key in record.keys() - known:
+                    dropped[key] = dropped.get(key, 0) + 1
         converted, errors = _convert_json_text(pending, name, schema, options)
         for number, record in converted:
             problem = _json_problem(record, known, unknown_columns, schema)
@@ -422,7 +430,9 @@ def _json_blocks(
             )
             numbers.append(number)
         pending.clear()
-        return _json_block(rows, numbers, errors, arrow_schema)
+        made = _json_block(rows, numbers, errors, arrow_schema)
+        made.dropped = dropped if unknown_columns != "reject" else {}
+        return made
 
     for item in records:
         pending.append(item)
@@ -565,7 +575,9 @@ def _parquet_blocks(
             table = table.select([column for column in table.column_names if column in known])
             numbers = pa.array(range(first, first + table.num_rows), pa.int64())
             first += table.num_rows
-            yield _parquet_text_converted(table, numbers, name, schema, options)
+            block = _parquet_text_converted(table, numbers, name, schema, options)
+            block.dropped = dict.fromkeys(unknown, table.num_rows)
+            yield block
     except (pa.ArrowInvalid, OSError) as error:
         raise FileRejected(f"{name} could not be read as Parquet: {error}") from error
 

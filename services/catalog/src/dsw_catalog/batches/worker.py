@@ -140,6 +140,9 @@ class IngestionWorker:
         batch.outputs = outcome.outputs if status != "failed" else []
         batch.statistics = outcome.statistics if status != "failed" else {}
         batch.has_error_report = outcome.errors_reported > 0
+        batch.dropped_columns = [
+            {"name": name, "rows": rows} for name, rows in sorted(outcome.dropped_columns.items())
+        ]
         batch.error = outcome.file_error or _threshold_message(outcome, status)
         batch.finished_at = utcnow()
         self.queue.release(batch)
