@@ -179,6 +179,17 @@ def test_unknown_columns_are_dropped_when_ignored(client: TestClient, auth: Auth
     assert clean["dropped_columns"] == []
 
 
+def test_csv_headers_find_fields_without_regard_to_case(client: TestClient, auth: Auth) -> None:
+    headers = auth()
+    dataset_id = create_dataset(client, headers)
+    csv = b"DATE,Store,weeklysales,_RETAIL.isHoliday\n2/5/10,1,5,TRUE\n"
+    batch = ingest(client, headers, dataset_id, {"f.csv": csv})
+    assert (batch["status"], batch["rows_written"], batch["dropped_columns"]) == ("success", 1, [])
+    row = client.get(f"/catalog/v1/datasets/{dataset_id}/preview", headers=headers).json()["rows"]
+    assert row[0]["_retail"] | {"weeklySales": 5.0} == row[0]["_retail"]
+    assert row[0]["_retail"]["isHoliday"] is True
+
+
 def test_gzip_jsonl_and_parquet_inputs(client: TestClient, auth: Auth) -> None:
     headers = auth()
     dataset_id = create_dataset(client, headers)

@@ -30,8 +30,10 @@ from dsw_xdm import (
     ConversionError,
     Schema,
     coerce_table,
+    feature_columns,
     flatten_record,
     flatten_table,
+    match_name,
     to_arrow_schema,
     unflatten_record,
     unflatten_table,
@@ -218,13 +220,16 @@ def _is_field(schema: Schema, path: str) -> bool:
 
 
 def _field_path(schema: Schema, header: str, mapping: dict[str, str]) -> str:
-    """The field a CSV column fills: mapped explicitly, the header itself, or a tenant field."""
+    """The field a CSV column fills: mapped explicitly, else by the platform's name rule.
+
+    ``dsw_xdm.match_name``: the header itself, else without regard to case, else a tenant field
+    (``markdown`` fills ``_retail.markDown``); a header that names no field stays as it is.
+    """
     if header in mapping:
         return mapping[header]
-    if _is_field(schema, header) or not schema.tenant_namespace:
+    if _is_field(schema, header):
         return header
-    in_tenant = f"{schema.tenant_namespace}.{header}"
-    return in_tenant if _is_field(schema, in_tenant) else header
+    return match_name(feature_columns(schema), header) or header
 
 
 def _unknown(schema: Schema, names: list[str]) -> list[str]:
