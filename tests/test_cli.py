@@ -6,6 +6,7 @@ the in-process platform of ``tests.test_sdk`` (real broker, databases, MLflow, w
 
 from __future__ import annotations
 
+import gzip
 import json
 import uuid
 from pathlib import Path
@@ -109,6 +110,24 @@ def test_data_verbs(tmp_path: Path) -> None:
     )
     warned = dsw("datasets", "ingest", "cli-retail", str(extra), "--date-format", date_format)
     assert "warning: columns not in the schema were dropped: color (2 rows)" in warned
+    # A gzipped CSV is told by its name; --map names the field of a header the rule cannot find.
+    zipped = tmp_path / "renamed.csv.gz"
+    zipped.write_bytes(gzip.compress(b"Date,Store,Sales\n2/5/10,1,12.5\n"))
+    mapped = dsw_json(
+        "datasets",
+        "ingest",
+        "cli-retail",
+        str(zipped),
+        "--date-format",
+        date_format,
+        "--map",
+        "Sales=_retail.weeklySales",
+    )
+    assert (mapped["status"], mapped["rows_written"], mapped["dropped_columns"]) == (
+        "success",
+        1,
+        [],
+    )
 
     bad = tmp_path / "bad.csv"
     lines = RETAIL.read_text().splitlines()

@@ -11,6 +11,7 @@ import typer
 
 from dsw._output import (
     JSON_OPTION,
+    bars,
     client,
     console,
     dataset_id,
@@ -121,15 +122,24 @@ def datasets_ingest(
     date_format: list[str] = typer.Option(
         [], "--date-format", help="field=strptime format for CSV dates, e.g. _retail.date=%m/%d/%y"
     ),
+    column_map: list[str] = typer.Option(
+        [], "--map", help="CSV header=field path, e.g. CustomerID=_shop.userId"
+    ),
     wait: bool = typer.Option(True, help="Wait for ingestion to finish"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Upload a file as a new batch (with a progress bar) and follow its ingestion."""
+    """Upload a file as a new batch (with a progress bar) and follow its ingestion.
+
+    A ``.gz`` file is inflated by the catalog (``sales.csv.gz`` is a gzipped CSV).
+    """
     api = client()
     formats = {key: str(value) for key, value in parse_params(date_format).items()}
     options: dict[str, Any] = {"formats": formats} if formats else {}
+    mapping = {key: str(value) for key, value in parse_params(column_map).items()}
+    if mapping:
+        options["column_mapping"] = mapping
     batch = api.datasets.ingest(
-        dataset_id(api, dataset), file, format=format, wait=wait, progress=not as_json, **options
+        dataset_id(api, dataset), file, format=format, wait=wait, progress=bars(as_json), **options
     )
     show(batch, BATCH_COLUMNS, as_json)
     dropped = dropped_columns(batch)

@@ -59,6 +59,8 @@ def friendly(command: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # the reader of a pipe is gone (`| head`): not an error to report
         except ApiError as error:
             errors.print(f"[red]error:[/red] {error.message}", markup=True, highlight=False)
         except (ValueError, OSError, WaitTimeout) as error:
@@ -66,6 +68,11 @@ def friendly(command: Callable[P, T]) -> Callable[P, T]:
         raise typer.Exit(1)
 
     return wrapper
+
+
+def bars(as_json: bool) -> bool:
+    """Whether to draw live progress bars: for people at a terminal, not in JSON, logs or pipes."""
+    return not as_json and console.is_terminal
 
 
 def print_json(value: Any) -> None:

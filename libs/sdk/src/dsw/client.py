@@ -291,7 +291,11 @@ class Datasets(_Group):
     ) -> Batch:
         """Ingest one file as a new batch: create, stream it, complete, and (``wait``) follow."""
         path = Path(file)
-        kind = format or FORMATS.get(path.suffix.lower())
+        # `sales.csv.gz`: a gzipped CSV (the catalog inflates it), unless told otherwise.
+        gzipped = path.suffix.lower() == ".gz"
+        if gzipped:
+            options.setdefault("compression", "gzip")
+        kind = format or FORMATS.get(Path(path.stem if gzipped else path.name).suffix.lower())
         if kind is None:
             raise ValueError(f"cannot tell the format of {path.name}; pass format=")
         batches = self._client.batches
