@@ -174,3 +174,23 @@ def test_output_not_a_terminal_is_never_cut(user: Path) -> None:
     assert "x" * 300 in result.stdout
     assert "…" not in result.stdout
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_predict_shows_a_ranking_as_items_per_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from dsw import _output
+
+    answer = {
+        "revision": 1,
+        "predictions": [0.9, 0.4],
+        "top_k": [{"userId": "17850", "items": ["22423", "85099B"], "scores": [0.9, 0.4]}],
+    }
+    fake = SimpleNamespace(services=SimpleNamespace(predict=lambda name, rows, api_key: answer))
+    monkeypatch.setattr(_output, "client_factory", lambda: fake)
+    result = runner.invoke(app, ["predict", "recs", '{"userId": "17850"}'])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "userId=17850" in line]
+    assert len(lines) == 2
+    assert "85099B" in lines[1]
+    assert " 2 " in lines[1]
