@@ -85,7 +85,12 @@ def test_data_verbs(tmp_path: Path) -> None:
     date_format = "=".join(next(iter(CSV_DATES.items())))
     ingested = dsw("datasets", "ingest", "cli-retail", str(RETAIL), "--date-format", date_format)
     assert "success" in ingested
-    assert "5175" in dsw("datasets", "stats", "cli-retail")
+    stats_table = dsw("datasets", "stats", "cli-retail")
+    assert "5175" in stats_table
+    assert "A (2530)" in stats_table  # the top value; distinct counts are filled too
+    assert "columns always empty not shown" in stats_table
+    assert "repositoryCreatedBy" not in stats_table  # the profile class's unused fields
+    assert "repositoryCreatedBy" in dsw("datasets", "stats", "cli-retail", "--all")
     stats = dsw_json("datasets", "stats", dataset["id"])
     assert stats["columns"]["_retail.storeType"]["count"] == 5175
     preview = dsw_json("datasets", "preview", "cli-retail", "--limit", "2")

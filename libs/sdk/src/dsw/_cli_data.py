@@ -173,15 +173,28 @@ def datasets_batches(dataset: str, as_json: bool = JSON_OPTION) -> None:
 
 @datasets.command("stats")
 @friendly
-def datasets_stats(dataset: str, as_json: bool = JSON_OPTION) -> None:
-    """Column statistics as a table."""
+def datasets_stats(
+    dataset: str,
+    show_all: bool = typer.Option(False, "--all", help="Also the columns that are always empty"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Column statistics as a table (columns that are always empty are left out)."""
     api = client()
     stats = api.datasets.statistics(dataset_id(api, dataset))
     if as_json:
         print_json(stats)
         return
     columns = stats.get("columns", {})
-    rows = [{"column": name, **values} for name, values in columns.items()]
+    rows = [
+        {
+            "column": name,
+            **values,
+            "distinct": values.get("approx_distinct", values.get("distinct")),
+            "top": _top_value(values),
+        }
+        for name, values in columns.items()
+        if show_all or values.get("null_fraction") != 1
+    ]
     fields = (
         "column",
         "type",
@@ -192,8 +205,20 @@ def datasets_stats(dataset: str, as_json: bool = JSON_OPTION) -> None:
         "mean",
         "stddev",
         "distinct",
+        "top",
     )
-    table(rows, fields, title=f"{stats.get('rows', 0)} rows")
+    title = f"{stats.get('rows', 0)} rows"
+    hidden = len(columns) - len(rows)
+    if hidden:
+        title += f"; {hidden} columns always empty not shown (--all shows them)"
+    table(rows, fields, title=title)
+
+
+def _top_value(values: Mapping[str, Any]) -> str | None:
+    top = values.get("top_values") or []
+    if not top:
+        return None
+    return f"{top[0].get('value')} ({top[0].get('count')})"
 
 
 @datasets.command("preview")
