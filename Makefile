@@ -19,7 +19,10 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(SYNCED): $(UV) $(PROJECT_FILES)
-	$(UV) sync --locked --all-packages --python $(PYTHON)
+	$(UV) sync --locked --all-packages --compile-bytecode --python $(PYTHON)
+	@# PYTHONDONTWRITEBYTECODE may be set: compile the workspace's own sources too, or every
+	@# command pays for compiling them (the dsw CLI twice as slow).
+	$(BIN)/python -m compileall -q libs/*/src services/*/src
 	@touch $@
 
 ## install: create .venv from the lock file (every package editable)
@@ -85,6 +88,6 @@ bench: $(patsubst bench/bench_%.py,bench-%,$(wildcard bench/bench_*.py))
 bench-%: install
 	$(BIN)/python bench/bench_$*.py
 
-## clean-data: forget the embedded platform's data (.dsw)
+## clean-data: forget the embedded platform's data (DSW_HOME, ~/.dsw by default)
 clean-data:
-	rm -rf .dsw
+	rm -rf "$${DSW_HOME:-$$HOME/.dsw}"

@@ -6,6 +6,7 @@ the in-process platform of ``tests.test_sdk`` (real broker, databases, MLflow, w
 
 from __future__ import annotations
 
+import gzip
 import json
 import uuid
 from pathlib import Path
@@ -71,21 +72,67 @@ def test_data_verbs(tmp_path: Path) -> None:
     shown = dsw("schemas", "show", schema["id"])
     assert "_retail.storeType" in shown
     assert "Arrow columns" in shown
-    dataset = dsw_json("datasets", "create", "cli-retail", "--schema", schema["id"])
+    dataset = dsw_json(
+        "datasets",
+        "create",
+        "cli-retail",
+        "--schema",
+        schema["id"],
+        "--timestamp-field",
+        "_retail.date",
+    )
+    assert dataset["timestamp_field"] == "_retail.date"
     date_format = "=".join(next(iter(CSV_DATES.items())))
     ingested = dsw("datasets", "ingest", "cli-retail", str(RETAIL), "--date-format", date_format)
     assert "success" in ingested
-    assert "5175" in dsw("datasets", "stats", "cli-retail")
+    stats_table = dsw("datasets", "stats", "cli-retail")
+    assert "5175" in stats_table
+    assert "A (2530)" in stats_table  # the top value; distinct counts are filled too
+    assert "columns always empty not shown" in stats_table
+    assert "repositoryCreatedBy" not in stats_table  # the profile class's unused fields
+    assert "repositoryCreatedBy" in dsw("datasets", "stats", "cli-retail", "--all")
     stats = dsw_json("datasets", "stats", dataset["id"])
     assert stats["columns"]["_retail.storeType"]["count"] == 5175
     preview = dsw_json("datasets", "preview", "cli-retail", "--limit", "2")
     assert len(preview) == 2
-    assert "_retail.store" in dsw("datasets", "preview", "cli-retail", "--limit", "2")
+    shown = dsw("datasets", "preview", "cli-retail", "--limit", "2")
+    assert "_retail.store" in shown
+    first = preview[0]["_retail"]
+    for value in (first["date"], str(first["storeSize"]), first["storeType"]):
+        assert value in shown  # the cells are filled, not only the headers
     assert [item["name"] for item in dsw_json("datasets", "list")] == ["cli-retail"]
+    assert "5175" in dsw("datasets", "list")  # rows in the list, as in `show`
     shown = dsw_json("datasets", "show", "cli-retail")
     assert shown["row_count"] == 5175
     batches = dsw_json("datasets", "batches", "cli-retail")
     assert [batch["status"] for batch in batches] == ["success"]
+
+    extra = tmp_path / "extra.csv"
+    lines = RETAIL.read_text().splitlines()
+    extra.write_text(
+        "\n".join(f"{line},{'color' if i == 0 else 'red'}" for i, line in enumerate(lines[:3]))
+        + "\n"
+    )
+    warned = dsw("datasets", "ingest", "cli-retail", str(extra), "--date-format", date_format)
+    assert "warning: columns not in the schema were dropped: color (2 rows)" in warned
+    # A gzipped CSV is told by its name; --map names the field of a header the rule cannot find.
+    zipped = tmp_path / "renamed.csv.gz"
+    zipped.write_bytes(gzip.compress(b"Date,Store,Sales\n2/5/10,1,12.5\n"))
+    mapped = dsw_json(
+        "datasets",
+        "ingest",
+        "cli-retail",
+        str(zipped),
+        "--date-format",
+        date_format,
+        "--map",
+        "Sales=_retail.weeklySales",
+    )
+    assert (mapped["status"], mapped["rows_written"], mapped["dropped_columns"]) == (
+        "success",
+        1,
+        [],
+    )
 
     bad = tmp_path / "bad.csv"
     lines = RETAIL.read_text().splitlines()

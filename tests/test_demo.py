@@ -77,6 +77,8 @@ def test_make_run_walkthrough_then_again(environment: dict[str, str], tmp_path: 
         assert "5175 rows" in first
         assert first.count("queued with") == 3
         assert "best by mape" in first
+        # In a log (not a terminal) tables are whole: no run id or metric cut to `0c8…`.
+        assert "…" not in first
         assert "published retail-forecast" in first
         assert "rows scored into retail-sales-scored" in first
         url = re.search(r"service URL: (\S+)", first)

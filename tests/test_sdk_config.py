@@ -22,7 +22,10 @@ def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DSW_HOME", str(tmp_path / "home"))
 
 
-def test_embedded_stack_by_default() -> None:
+def test_embedded_stack_by_default(tmp_path: Path) -> None:
+    # The secret a started platform keeps in its data home (the SDK never creates one).
+    (tmp_path / "home" / "secrets").mkdir(parents=True)
+    (tmp_path / "home" / "secrets" / "jwt-hs256.key").write_text("x" * 48)
     config = Config.load()
     assert config.embedded
     assert config.urls["catalog"] == "http://127.0.0.1:8101"

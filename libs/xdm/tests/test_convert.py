@@ -221,3 +221,17 @@ def test_date_times_with_a_seconds_format_are_parsed() -> None:
     assert parsed[0].replace(tzinfo=None) == dt.datetime(2024, 2, 5, 13, 4, 5)
     assert parsed[1:] == [None, None]
     assert [error.row for error in coerced.errors] == [1, 2]
+
+
+def test_match_name_is_the_one_rule_for_field_names() -> None:
+    from dsw_xdm import match_name
+
+    fields = ["_retail.date", "_retail.markDown", "store", "Store2", "_acme.id", "_other.id"]
+    assert match_name(fields, "store") == "store"  # exact
+    assert match_name(fields, "STORE2") == "Store2"  # case
+    assert match_name(fields, "markdown") == "_retail.markDown"  # after the tenant prefix
+    assert match_name(fields, "_RETAIL.DATE") == "_retail.date"
+    assert match_name(fields, "id") is None  # two tenants: ambiguous
+    assert match_name(["a", "A"], "a") == "a"
+    assert match_name(["a", "A"], "a ") is None
+    assert match_name(["ab", "AB"], "Ab") is None  # ambiguous without an exact match

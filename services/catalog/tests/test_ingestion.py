@@ -124,6 +124,15 @@ def test_a_failing_batch_leaves_earlier_batches_untouched(client: TestClient, au
     assert after == before
     summary = client.get(f"/catalog/v1/datasets/{dataset_id}", headers=headers).json()
     assert summary["row_count"] == 5175
+    # The list shows the same counts (one query per page), and zeros for an empty dataset.
+    empty_id = create_dataset(client, headers, name="empty")
+    listed = client.get("/catalog/v1/datasets", headers=headers).json()["items"]
+    counts = {
+        item["id"]: (item["row_count"], item["batch_count"], item["size_bytes"] > 0)
+        for item in listed
+    }
+    assert counts[dataset_id] == (5175, 1, True)
+    assert counts[empty_id] == (0, 0, False)
 
 
 def test_file_level_problems_fail_the_batch_with_a_clear_error(
@@ -160,6 +169,25 @@ def test_unknown_columns_are_dropped_when_ignored(client: TestClient, auth: Auth
     )
     assert batch["status"] == "success"
     assert batch["rows_written"] == 1
+    # Kept as the default, but the batch names what it dropped.
+    assert batch["dropped_columns"] == [{"name": "color", "rows": 1}]
+    records = [{"_retail": {"date": "2010-02-05", "store": 1, "weeklySales": 2}, "note": "x"}] * 3
+    text = "\n".join(json.dumps(record) for record in records).encode()
+    jsonl = ingest(client, headers, dataset_id, {"n.jsonl": text}, format="jsonl")
+    assert jsonl["dropped_columns"] == [{"name": "note", "rows": 3}]
+    clean = ingest(client, headers, dataset_id, {"c.csv": b"date,store,weeklySales\n2/5/10,1,5\n"})
+    assert clean["dropped_columns"] == []
+
+
+def test_csv_headers_find_fields_without_regard_to_case(client: TestClient, auth: Auth) -> None:
+    headers = auth()
+    dataset_id = create_dataset(client, headers)
+    csv = b"DATE,Store,weeklysales,_RETAIL.isHoliday\n2/5/10,1,5,TRUE\n"
+    batch = ingest(client, headers, dataset_id, {"f.csv": csv})
+    assert (batch["status"], batch["rows_written"], batch["dropped_columns"]) == ("success", 1, [])
+    row = client.get(f"/catalog/v1/datasets/{dataset_id}/preview", headers=headers).json()["rows"]
+    assert row[0]["_retail"] | {"weeklySales": 5.0} == row[0]["_retail"]
+    assert row[0]["_retail"]["isHoliday"] is True
 
 
 def test_gzip_jsonl_and_parquet_inputs(client: TestClient, auth: Auth) -> None:
@@ -291,3 +319,63 @@ def pc_field(*path: str):  # type: ignore[no-untyped-def]
     import pyarrow.dataset as ds
 
     return ds.field(*path)
+
+
+def test_text_in_parquet_and_json_is_converted_like_csv(client: TestClient, auth: Auth) -> None:
+    # A date written 2/5/10 in a Parquet or JSON file reads with the batch's formats, numbers
+    # and booleans written as text convert as CSV cells do; ISO dates still read as they are.
+    headers = auth()
+    dataset_id = create_dataset(client, headers, allow_partial=True, error_threshold_percent=50.0)
+    table = pa.table(
+        {
+            "_retail.date": ["2/5/10", "2010-02-12", "2/30/10"],
+            "_retail.store": ["1", "2", "3"],
+            "_retail.weeklySales": [1.5, 2.5, 3.5],
+            "_retail.isHoliday": ["TRUE", "no", "false"],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    parquet = ingest(
+        client, headers, dataset_id, {"t.parquet": buffer.getvalue()}, format="parquet"
+    )
+    assert parquet["status"] == "partial", parquet
+    assert (parquet["rows_written"], parquet["rows_rejected"]) == (2, 1)
+    report = client.get(f"/catalog/v1/batches/{parquet['id']}/errors", headers=headers).text
+    problems = [json.loads(line) for line in report.splitlines()]
+    assert len(problems) == 1, problems
+    problem = problems[0]
+    assert (problem["row"], problem["path"], problem["rule"]) == (3, "/_retail/date", "type")
+    assert "%m/%d/%y" in problem["message"]
+
+    record = {"_retail": {"date": "4/6/12", "store": "4", "weeklySales": "5.5", "isHoliday": "Y"}}
+    jsonl = ingest(
+        client, headers, dataset_id, {"t.jsonl": json.dumps(record).encode()}, format="jsonl"
+    )
+    assert (jsonl["status"], jsonl["rows_written"]) == ("success", 1), jsonl
+    rows = client.get(
+        f"/catalog/v1/datasets/{dataset_id}/preview", params={"limit": 10}, headers=headers
+    ).json()["rows"]
+    got = sorted(
+        (row["_retail"]["date"], row["_retail"]["store"], row["_retail"]["isHoliday"])
+        for row in rows
+    )
+    assert got == [
+        ("2010-02-05", 1, True),
+        ("2010-02-12", 2, False),
+        ("2012-04-06", 4, True),
+    ]
+
+
+def test_the_error_report_keeps_as_many_problems_as_documented(
+    client: TestClient, auth: Auth
+) -> None:
+    headers = auth()
+    dataset_id = create_dataset(client, headers)
+    rows = "".join(f"2/5/10,{index % 5 + 1},-{index}\n" for index in range(2500))
+    batch = ingest(
+        client, headers, dataset_id, {"neg.csv": f"date,store,weeklySales\n{rows}".encode()}
+    )
+    assert (batch["status"], batch["rows_rejected"]) == ("failed", 2499)  # -0 is not negative
+    report = client.get(f"/catalog/v1/batches/{batch['id']}/errors", headers=headers).text
+    assert len(report.splitlines()) == 2499  # not cut at 1,000 (10,000 are kept)

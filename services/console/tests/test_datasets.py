@@ -125,6 +125,17 @@ def test_upload_shows_statistics_histograms_schema_and_error_reports(
     assert 'aria-describedby="histogram-sample"' in page
     listed = console.client.get("/datasets").text
     assert f'href="/datasets/{dataset_id}"' in listed
+    assert '<td class="num">5,175</td>' in listed  # its rows, from the list API
+
+    # A column the schema lacks is dropped (the default), and the batch list says so.
+    extra = "\n".join(f"{line},{'color' if i == 0 else 'red'}" for i, line in enumerate(lines[:4]))
+    _upload(console, dataset_id, extra.encode() + b"\n", name="extra.csv")
+
+    def warned() -> str | None:
+        html = console.client.get(f"/datasets/{dataset_id}/batches").text
+        return html if "Columns not in the schema were dropped" in html else None
+
+    assert "<code>color</code> (3 rows)" in wait_for(warned, "the dropped-column warning")
 
 
 def test_upload_and_form_problems_are_readable(

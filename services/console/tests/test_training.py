@@ -86,6 +86,8 @@ def test_model_from_the_generated_form_trains_and_compares(
     model_page = console.client.get(model_path).text
     assert "n_estimators=15" in model_page
     assert "No training runs yet" in model_page
+    # The training dataset by its name (named "retail" above), its id a click away.
+    assert f'<a href="/datasets/{dataset_id}" title="{dataset_id}">retail</a>' in model_page
 
     run_paths = []
     for _ in range(2):

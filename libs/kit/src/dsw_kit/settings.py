@@ -48,7 +48,7 @@ class PlatformSettings(BaseSettings):
         "development", description="production refuses placeholder secrets"
     )
     home: Path = Field(
-        Path(".dsw"), description="Data home: SQLite files, lake, MLflow, secrets, logs"
+        Path("~/.dsw"), description="Data home: SQLite files, lake, MLflow, secrets, logs"
     )
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
     kafka_client_id: str = Field("dsw", description="Client id prefix towards Kafka")

@@ -21,6 +21,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from dsw_xdm import match_name
+
 __all__ = [
     "FieldType",
     "InputField",
@@ -121,22 +123,11 @@ def deduplicate_names(names: Sequence[str]) -> list[str]:
 
 
 def find_column(available: Sequence[str], name: str) -> str | None:
-    """The column of `available` that holds field `name` (see `resolve_fields`), or None."""
-    if name in available:
-        return name
-    lowered = name.lower()
-    matches = [column for column in available if column.lower() == lowered]
-    if len(matches) == 1:
-        return matches[0]
-    # A tenant namespace prefix (`_acme.store`) as written by schemas with tenant fields.
-    prefixed = [
-        column
-        for column in available
-        if column.startswith("_") and "." in column and column.split(".", 1)[1].lower() == lowered
-    ]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    return None
+    """The column of `available` that holds field `name`: the platform's one name rule.
+
+    See `dsw_xdm.match_name` (exact, then case-insensitive, then after a tenant prefix).
+    """
+    return match_name(available, name)
 
 
 def resolve_fields(table: pa.Table, fields: Sequence[InputField]) -> pa.Table:

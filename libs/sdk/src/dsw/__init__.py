@@ -4,22 +4,25 @@
 embedded stack of ``dsw up``; errors are :class:`dsw.ApiError` subclasses.
 """
 
-from dsw.aio import AsyncClient
-from dsw.client import Client
-from dsw.config import Config
-from dsw.errors import (
-    ApiError,
-    Conflict,
-    FieldError,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    ServiceUnavailable,
-    TransportError,
-    Unauthorized,
-    ValidationError,
-    WaitTimeout,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dsw.aio import AsyncClient
+    from dsw.client import Client
+    from dsw.config import Config
+    from dsw.errors import (
+        ApiError,
+        Conflict,
+        FieldError,
+        Forbidden,
+        NotFound,
+        PreconditionFailed,
+        ServiceUnavailable,
+        TransportError,
+        Unauthorized,
+        ValidationError,
+        WaitTimeout,
+    )
 
 __version__ = "0.1.0"
 
@@ -39,3 +42,16 @@ __all__ = [
     "ValidationError",
     "WaitTimeout",
 ]
+
+# Each name loads its module on first use: ``dsw --help`` must not pay for the HTTP clients.
+_HOMES = {"AsyncClient": "dsw.aio", "Client": "dsw.client", "Config": "dsw.config"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'dsw' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_HOMES.get(name, "dsw.errors")), name)
+    globals()[name] = value
+    return value

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from dsw._output import (
     JSON_OPTION,
+    bars,
     client,
     console,
     dataset_id,
     details,
+    errors,
     friendly,
     is_id,
     parse_params,
@@ -21,7 +24,9 @@ from dsw._output import (
     show,
     table,
 )
-from dsw.client import Client
+
+if TYPE_CHECKING:
+    from dsw.client import Client
 
 schemas = typer.Typer(help="XDM schemas of the catalog.", no_args_is_help=True)
 datasets = typer.Typer(
@@ -32,7 +37,7 @@ recipes = typer.Typer(
 )
 
 SCHEMA_COLUMNS = ("id", "title", "class_id", "created")
-DATASET_COLUMNS = ("id", "name", "schema_id", "row_count", "batch_count", "created")
+DATASET_COLUMNS = ("id", "name", "row_count", "batch_count", "size_bytes", "created")
 BATCH_COLUMNS = ("id", "status", "rows_read", "rows_written", "rows_rejected", "error", "created")
 
 
@@ -74,13 +79,22 @@ def datasets_create(
     schema: str | None = typer.Option(None, help="Schema id"),
     description: str = typer.Option("", help="What the data is"),
     allow_partial: bool = typer.Option(False, help="Keep the good rows of a batch with bad ones"),
+    timestamp_field: str | None = typer.Option(
+        None,
+        "--timestamp-field",
+        help="The date or time field (dotted path, e.g. _retail.date): time windows, samples",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a dataset."""
     created = client().datasets.create(
-        name, schema_id=schema, description=description, allow_partial=allow_partial
+        name,
+        schema_id=schema,
+        description=description,
+        allow_partial=allow_partial,
+        timestamp_field=timestamp_field,
     )
-    show(created, DATASET_COLUMNS, as_json)
+    show(created, (*DATASET_COLUMNS, "timestamp_field"), as_json)
 
 
 @datasets.command("list")
@@ -95,7 +109,8 @@ def datasets_list(as_json: bool = JSON_OPTION) -> None:
 def datasets_show(dataset: str, as_json: bool = JSON_OPTION) -> None:
     """Show a dataset (by id or name)."""
     api = client()
-    show(api.datasets.get(dataset_id(api, dataset)), (*DATASET_COLUMNS, "size_bytes"), as_json)
+    fields = (*DATASET_COLUMNS, "schema_id", "timestamp_field", "last_ingestion")
+    show(api.datasets.get(dataset_id(api, dataset)), fields, as_json)
 
 
 @datasets.command("ingest")
@@ -107,21 +122,45 @@ def datasets_ingest(
     date_format: list[str] = typer.Option(
         [], "--date-format", help="field=strptime format for CSV dates, e.g. _retail.date=%m/%d/%y"
     ),
+    column_map: list[str] = typer.Option(
+        [], "--map", help="CSV header=field path, e.g. CustomerID=_shop.userId"
+    ),
     wait: bool = typer.Option(True, help="Wait for ingestion to finish"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Upload a file as a new batch (with a progress bar) and follow its ingestion."""
+    """Upload a file as a new batch (with a progress bar) and follow its ingestion.
+
+    A ``.gz`` file is inflated by the catalog (``sales.csv.gz`` is a gzipped CSV).
+    """
     api = client()
     formats = {key: str(value) for key, value in parse_params(date_format).items()}
     options: dict[str, Any] = {"formats": formats} if formats else {}
+    mapping = {key: str(value) for key, value in parse_params(column_map).items()}
+    if mapping:
+        options["column_mapping"] = mapping
     batch = api.datasets.ingest(
-        dataset_id(api, dataset), file, format=format, wait=wait, progress=not as_json, **options
+        dataset_id(api, dataset), file, format=format, wait=wait, progress=bars(as_json), **options
     )
     show(batch, BATCH_COLUMNS, as_json)
+    dropped = dropped_columns(batch)
+    if dropped:
+        errors.print(f"[yellow]warning:[/yellow] {dropped}", highlight=False)
     if batch.status in ("failed", "partial") and batch.get("has_error_report"):
         console.print(f"rejected rows: dsw datasets errors {batch.id}")
     if batch.status in ("failed", "aborted"):
         raise typer.Exit(1)
+
+
+def dropped_columns(batch: Mapping[str, Any]) -> str | None:
+    """The warning that columns not in the schema were dropped, if any were."""
+    dropped = batch.get("dropped_columns") or []
+    if not dropped:
+        return None
+    named = ", ".join(f"{item['name']} ({item['rows']} rows)" for item in dropped)
+    return (
+        f"columns not in the schema were dropped: {named}; add them to the schema, map them "
+        "with column_mapping, or ingest with unknown_columns=reject to refuse such files"
+    )
 
 
 @datasets.command("batches")
@@ -134,15 +173,28 @@ def datasets_batches(dataset: str, as_json: bool = JSON_OPTION) -> None:
 
 @datasets.command("stats")
 @friendly
-def datasets_stats(dataset: str, as_json: bool = JSON_OPTION) -> None:
-    """Column statistics as a table."""
+def datasets_stats(
+    dataset: str,
+    show_all: bool = typer.Option(False, "--all", help="Also the columns that are always empty"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Column statistics as a table (columns that are always empty are left out)."""
     api = client()
     stats = api.datasets.statistics(dataset_id(api, dataset))
     if as_json:
         print_json(stats)
         return
     columns = stats.get("columns", {})
-    rows = [{"column": name, **values} for name, values in columns.items()]
+    rows = [
+        {
+            "column": name,
+            **values,
+            "distinct": values.get("approx_distinct", values.get("distinct")),
+            "top": _top_value(values),
+        }
+        for name, values in columns.items()
+        if show_all or values.get("null_fraction") != 1
+    ]
     fields = (
         "column",
         "type",
@@ -153,8 +205,20 @@ def datasets_stats(dataset: str, as_json: bool = JSON_OPTION) -> None:
         "mean",
         "stddev",
         "distinct",
+        "top",
     )
-    table(rows, fields, title=f"{stats.get('rows', 0)} rows")
+    title = f"{stats.get('rows', 0)} rows"
+    hidden = len(columns) - len(rows)
+    if hidden:
+        title += f"; {hidden} columns always empty not shown (--all shows them)"
+    table(rows, fields, title=title)
+
+
+def _top_value(values: Mapping[str, Any]) -> str | None:
+    top = values.get("top_values") or []
+    if not top:
+        return None
+    return f"{top[0].get('value')} ({top[0].get('count')})"
 
 
 @datasets.command("preview")

@@ -8,6 +8,7 @@ import typer
 
 from dsw._output import (
     JSON_OPTION,
+    bars,
     client,
     console,
     dataset_id,
@@ -82,7 +83,7 @@ def models_show(model: str, as_json: bool = JSON_OPTION) -> None:
 def follow_run(run: Run, *, quiet: bool) -> Run:
     """Follow a run with a live progress bar; the final run."""
     api = client()
-    final = api.runs.wait(run.id, progress=not quiet, poll=0.5)
+    final = api.runs.wait(run.id, progress=bars(quiet), poll=0.5)
     if not quiet:
         rows = [{"metric": name, "value": value} for name, value in sorted(final.metrics.items())]
         if rows:
@@ -205,7 +206,7 @@ def sweep(
         parallelism=parallelism,
         hyperparameters=parse_params(param),
     )
-    final = api.sweeps.wait(started.id, progress=not as_json) if follow else started
+    final = api.sweeps.wait(started.id, progress=bars(as_json)) if follow else started
     if as_json:
         print_json(final)
         return
@@ -254,7 +255,7 @@ def score_start(
         alias=alias,
         output_name=output,
     )
-    final = api.scoring.wait(started.id, progress=not as_json) if follow else started
+    final = api.scoring.wait(started.id, progress=bars(as_json)) if follow else started
     show(final, (*SCORING_COLUMNS, "progress.rows_scored"), as_json)
     if final.state in ("failed", "cancelled"):
         raise typer.Exit(1)

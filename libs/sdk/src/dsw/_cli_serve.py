@@ -153,14 +153,37 @@ def predict(
     if as_json:
         print_json(answer)
         return
+    title = f"{name} revision {answer.get('revision')}"
+    if answer.get("top_k"):
+        # A ranking service: each record's items in order, not a bare list of scores.
+        ranked = [
+            {
+                "#": str(index),
+                "for": ", ".join(
+                    f"{key}={value}" for key, value in entry.items() if key not in RANKED
+                ),
+                "rank": str(rank),
+                "item": item,
+                "score": score,
+            }
+            for index, entry in enumerate(answer["top_k"])
+            for rank, (item, score) in enumerate(
+                zip(entry["items"], entry["scores"], strict=True), start=1
+            )
+        ]
+        table(ranked, ("#", "for", "rank", "item", "score"), title=title)
+        return
     table(
         [
             {"#": str(index), "prediction": value}
             for index, value in enumerate(answer["predictions"])
         ],
         ("#", "prediction"),
-        title=f"{name} revision {answer.get('revision')}",
+        title=title,
     )
+
+
+RANKED = frozenset(("items", "scores"))
 
 
 @friendly

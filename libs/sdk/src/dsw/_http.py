@@ -52,20 +52,29 @@ class Http:
 
     def __init__(self, config: Config, transports: Transports = None) -> None:
         self.config = config
-        self._clients = {
-            service: httpx.Client(
-                base_url=config.urls[service],
-                headers=config.headers(),
-                timeout=config.timeout,
-                transport=_pick(transports, service),
+        self._transports = transports
+        # One client per service, made on first use: each loads the TLS trust store (about
+        # 0.1 s), and a command usually talks to one service.
+        self._clients: dict[str, httpx.Client] = {}
+
+    def _client(self, service: str) -> httpx.Client:
+        client = self._clients.get(service)
+        if client is None:
+            if service not in SERVICES:
+                raise KeyError(service)
+            client = self._clients[service] = httpx.Client(
+                base_url=self.config.urls[service],
+                headers=self.config.headers(),
+                timeout=self.config.timeout,
+                transport=_pick(self._transports, service),
             )
-            for service in SERVICES
-        }
+        return client
 
     def close(self) -> None:
         """Close the connection pools."""
         for client in self._clients.values():
             client.close()
+        self._clients.clear()
 
     def request(
         self,
@@ -84,7 +93,7 @@ class Http:
 
         ``anonymous`` drops the bearer token (a call that carries an API key instead).
         """
-        client = self._clients[service]
+        client = self._client(service)
         extra = dict(headers or {})
         allowed = self.config.retries if retryable(method, extra) else 0
         query = {key: value for key, value in (params or {}).items() if value is not None}

@@ -6,23 +6,40 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dsw.client import Client
 from dsw.errors import ApiError, WaitTimeout
 
-console = Console()
-errors = Console(stderr=True)
+if TYPE_CHECKING:
+    from dsw.client import Client
+
+# Wider than any terminal when the output is a file or a pipe: logs and scripts get whole values
+# (a run id or a metric is never cut to `0c8…`), people at a terminal get tables that fit.
+UNCUT = 1_000_000
+
+
+def terminal_console(*, stderr: bool = False) -> Console:
+    """A console that fits a terminal, and never wraps or crops what goes elsewhere."""
+    made = Console(stderr=stderr)
+    if made.is_terminal:
+        return made
+    return Console(stderr=stderr, width=UNCUT, soft_wrap=True)
+
+
+console = terminal_console()
+errors = terminal_console(stderr=True)
 P = ParamSpec("P")
 T = TypeVar("T")
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON (for scripts)")
 
 
 def _default_client() -> Client:
+    from dsw.client import Client
+
     return Client()
 
 
@@ -42,6 +59,8 @@ def friendly(command: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # the reader of a pipe is gone (`| head`): not an error to report
         except ApiError as error:
             errors.print(f"[red]error:[/red] {error.message}", markup=True, highlight=False)
         except (ValueError, OSError, WaitTimeout) as error:
@@ -49,6 +68,11 @@ def friendly(command: Callable[P, T]) -> Callable[P, T]:
         raise typer.Exit(1)
 
     return wrapper
+
+
+def bars(as_json: bool) -> bool:
+    """Whether to draw live progress bars: for people at a terminal, not in JSON, logs or pipes."""
+    return not as_json and console.is_terminal
 
 
 def print_json(value: Any) -> None:
@@ -91,6 +115,8 @@ def details(value: Mapping[str, Any], fields: Sequence[str]) -> None:
 
 
 def _field(row: Mapping[str, Any], path: str) -> Any:
+    if path in row:  # a flat row whose keys are already dotted paths
+        return row[path]
     value: Any = row
     for part in path.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None

@@ -12,78 +12,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+from dsw._local import (
+    SERVICE_PORTS,
+    STATE_FILE,
+    console_url,
+    read_state,
+    readiness,
+    remove_pointer,
+    service_ports,
+    write_pointer,
+)
 from dsw_contracts import ALL_TOPICS
-from dsw_kit.auth import Authenticator, all_scopes
 from dsw_kit.broker import TansuBroker
 from dsw_kit.events import ensure_topics
 from dsw_kit.settings import PlatformSettings
 
-SERVICES: dict[str, int] = {
-    "catalog": 8101,
-    "recipes": 8102,
-    "training": 8103,
-    "scoring": 8104,
-    "serving": 8105,
-}
-# The web console calls the five APIs; it has no database, so it is not migrated.
-CONSOLE_PORT = 8106
-DEV_ORG = "default"
-STATE_FILE = "stack.json"
-
-
-def service_ports() -> dict[str, int]:
-    """The port of each service, overridable with ``DSW_<SERVICE>_PORT``."""
-    return {
-        name: int(os.environ.get(f"DSW_{name.upper()}_PORT", port))
-        for name, port in SERVICES.items()
-    }
-
-
-def console_url() -> str:
-    """Base URL of the web console, its port overridable with ``DSW_CONSOLE_PORT``."""
-    return f"http://127.0.0.1:{int(os.environ.get('DSW_CONSOLE_PORT', CONSOLE_PORT))}"
-
-
-def dev_token(settings: PlatformSettings, ttl_seconds: int = 30 * 24 * 3600) -> str:
-    """A token with every scope in the default organisation (embedded stack only)."""
-    issuer = Authenticator(settings.auth, settings.resolved_home).issuer()
-    return issuer.issue(
-        "dev", all_scopes(), org_id=DEV_ORG, sandboxes=("*",), ttl_seconds=ttl_seconds
-    )
-
-
-def read_state(home: Path) -> dict[str, object] | None:
-    """What a running ``dsw up`` recorded, if one runs."""
-    path = home / STATE_FILE
-    if not path.exists():
-        return None
-    state: dict[str, object] = json.loads(path.read_text())
-    pid = state.get("pid")
-    if not isinstance(pid, int) or not _alive(pid):
-        return None
-    return state
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
-def readiness(url: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """Whether the service at ``url`` is ready, and why not."""
-    try:
-        response = httpx.get(f"{url}/readyz", timeout=timeout)
-    except httpx.HTTPError as error:
-        return False, type(error).__name__
-    if response.status_code == 200:
-        return True, "ready"
-    checks = response.json().get("checks", {}) if response.content else {}
-    return False, ", ".join(f"{k}: {v}" for k, v in checks.items()) or str(response.status_code)
+# Ports, state and the pointer: what the ``dsw`` commands read without starting anything.
+SERVICES = SERVICE_PORTS
 
 
 @dataclass
@@ -178,6 +123,8 @@ class EmbeddedStack:
             "children": {name: process.pid for name, process in self.processes.items()},
         }
         (self.home / STATE_FILE).write_text(json.dumps(state, indent=2))
+        # From any folder, `dsw` and `dsw.Client()` find this platform through the pointer.
+        write_pointer(self.home, os.getpid())
 
     def _wait_ready(self, deadline: float) -> None:
         pending = {**self.urls(), "console": console_url()}
@@ -228,3 +175,4 @@ class EmbeddedStack:
         state = self.home / STATE_FILE
         if state.exists():
             state.unlink()
+        remove_pointer(self.home)

@@ -10,14 +10,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, TypeVar
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dsw._http import AsyncHttp, AsyncTransports
 from dsw.config import Config
 from dsw.errors import WaitTimeout
 from dsw.models import Batch, Record, Run, ScoringRun, Sweep
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["AsyncClient"]
 

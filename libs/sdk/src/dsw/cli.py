@@ -6,22 +6,26 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from dsw import _cli_data, _cli_ml, _cli_serve
-from dsw._stack import EmbeddedStack, console_url, dev_token, read_state, readiness
-from dsw_kit.settings import PlatformSettings
+# Only what parsing and printing need is imported here; each command imports the rest itself
+# (the HTTP client, pyarrow, the services' kit), so `dsw --help` answers at once.
+from dsw import _cli_data, _cli_ml, _cli_serve, _local, _output
+
+if TYPE_CHECKING:
+    from dsw._stack import EmbeddedStack
 
 app = typer.Typer(
     help="Data science workspace: from raw data to a published, monitored prediction service.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+console = _output.console
+errors = _output.errors
 app.add_typer(_cli_data.schemas, name="schemas")
 app.add_typer(_cli_data.datasets, name="datasets")
 app.add_typer(_cli_data.recipes, name="recipes")
@@ -35,6 +39,30 @@ app.command("predict")(_cli_serve.predict)
 app.command("demo")(_cli_serve.demo)
 
 
+@app.callback()
+def _options(
+    home: Path | None = typer.Option(
+        None,
+        "--home",
+        envvar="DSW_HOME",
+        help="Data home of the platform (default: the running `dsw up`'s, else ~/.dsw)",
+    ),
+    profile: str | None = typer.Option(
+        None, "--profile", envvar="DSW_PROFILE", help="Profile of ~/.config/dsw/config.toml"
+    ),
+    url: str | None = typer.Option(
+        None, "--url", envvar="DSW_URL", help="Base URL of a remote platform (all services)"
+    ),
+) -> None:
+    """Data science workspace: from raw data to a published, monitored prediction service."""
+    # The SDK and the platform read the environment: a flag is the same as its variable.
+    if home is not None:
+        os.environ["DSW_HOME"] = str(home.expanduser().resolve())
+    for name, value in (("DSW_PROFILE", profile), ("DSW_URL", url)):
+        if value is not None:
+            os.environ[name] = value
+
+
 @app.command()
 def up(
     timeout: float = typer.Option(180.0, help="Seconds to wait for every service to be ready"),
@@ -43,7 +71,10 @@ def up(
     ),
 ) -> None:
     """Start the embedded platform (broker and services) and keep it running until Ctrl-C."""
-    settings = PlatformSettings()
+    from dsw._stack import EmbeddedStack
+    from dsw_kit.settings import PlatformSettings
+
+    settings = PlatformSettings(home=_local.data_home())
     stack = EmbeddedStack(settings, say=lambda line: console.print(line))
     console.print(f"data home: {settings.resolved_home}")
     try:
@@ -52,19 +83,21 @@ def up(
         errors.print(f"[red]could not start the platform:[/red] {error}")
         stack.stop()
         raise typer.Exit(1) from error
-    token = dev_token(settings)
+    token = _local.dev_token(settings.resolved_home)
     console.print("\n[bold]The platform is ready.[/bold] Dev token (all scopes, org 'default'):")
     console.print(token, soft_wrap=True)
     catalog = stack.urls()["catalog"]
     console.print("\nTry it:")
-    console.print("  export DSW_TOKEN=$(.venv/bin/dsw token)", soft_wrap=True, markup=False)
+    console.print(f"  export DSW_TOKEN=$({sys.argv[0]} token)", soft_wrap=True, markup=False)
     console.print(
         f'  curl -H "Authorization: Bearer $DSW_TOKEN" {catalog}/catalog/v1/datasets',
         soft_wrap=True,
         markup=False,
     )
     console.print(f"  API docs: {catalog}/docs (likewise on every service)", soft_wrap=True)
-    console.print(f"  Web console: {console_url()} (dev login on the sign-in page)", soft_wrap=True)
+    console.print(
+        f"  Web console: {_local.console_url()} (dev login on the sign-in page)", soft_wrap=True
+    )
     if demo and not _run_demo(stack):
         stack.stop()
         console.print("stopped.")
@@ -105,16 +138,16 @@ def _run_demo(stack: EmbeddedStack) -> bool:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """Show whether each service of the embedded platform is ready."""
-    settings = PlatformSettings()
-    state = read_state(settings.resolved_home)
+    home = _local.data_home()
+    state = _local.read_state(home)
     if state is None:
-        errors.print("the platform is not running (start it with: dsw up)")
+        errors.print(f"the platform is not running from {home} (start it with: dsw up)")
         raise typer.Exit(1)
     services = state.get("services", {})
     assert isinstance(services, dict)
     if "console" in state:
         services = {**services, "console": state["console"]}
-    results = {name: readiness(str(url)) for name, url in services.items()}
+    results = {name: _local.readiness(str(url)) for name, url in services.items()}
     if as_json:
         import json
 
@@ -138,16 +171,16 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
 @app.command()
 def down() -> None:
     """Stop the embedded platform started by ``dsw up``."""
-    settings = PlatformSettings()
-    state = read_state(settings.resolved_home)
+    home = _local.data_home()
+    state = _local.read_state(home)
     if state is None:
-        console.print("the platform is not running")
+        console.print(f"the platform is not running from {home}")
         return
     pid = state["pid"]
     assert isinstance(pid, int)
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):
-        if read_state(settings.resolved_home) is None:
+        if _local.read_state(home) is None:
             console.print("stopped.")
             return
         time.sleep(0.2)
@@ -160,7 +193,11 @@ def token(
     ttl: int = typer.Option(30 * 24 * 3600, help="Lifetime in seconds"),
 ) -> None:
     """Print a development token for the embedded platform (all scopes, org 'default')."""
-    print(dev_token(PlatformSettings(), ttl_seconds=ttl))
+    try:
+        print(_local.dev_token(ttl_seconds=ttl))
+    except _local.NoPlatform as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from error
 
 
 def main() -> None:
@@ -169,3 +206,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # `dsw ... | head`: the reader is gone; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -14,11 +14,9 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import pyarrow as pa
-import pyarrow.dataset as ds
 
 from dsw._http import Body, Http, Transports
 from dsw._wait import wait_until_done
@@ -37,6 +35,10 @@ from dsw.models import (
     Service,
     Sweep,
 )
+
+if TYPE_CHECKING:  # pyarrow loads only for the calls that read data (a CLI command stays quick)
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
 __all__ = ["Client"]
 
@@ -289,7 +291,11 @@ class Datasets(_Group):
     ) -> Batch:
         """Ingest one file as a new batch: create, stream it, complete, and (``wait``) follow."""
         path = Path(file)
-        kind = format or FORMATS.get(path.suffix.lower())
+        # `sales.csv.gz`: a gzipped CSV (the catalog inflates it), unless told otherwise.
+        gzipped = path.suffix.lower() == ".gz"
+        if gzipped:
+            options.setdefault("compression", "gzip")
+        kind = format or FORMATS.get(Path(path.stem if gzipped else path.name).suffix.lower())
         if kind is None:
             raise ValueError(f"cannot tell the format of {path.name}; pass format=")
         batches = self._client.batches

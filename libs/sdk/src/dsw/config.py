@@ -3,7 +3,8 @@
 Precedence, highest first: arguments to :class:`Config`/:meth:`Config.load`, the environment
 (``DSW_URL``, ``DSW_<SERVICE>_URL``, ``DSW_TOKEN``, ``DSW_ORG``, ``DSW_SANDBOX``), the profile file
 (``~/.config/dsw/config.toml`` or ``DSW_CONFIG``; profile ``DSW_PROFILE`` or ``default``), and last
-the embedded stack started by ``dsw up`` (its ports and a development token).
+the embedded stack started by ``dsw up``, found from any folder (see :mod:`dsw._local`): its URLs
+and a development token signed with its own secret.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dsw._stack import service_ports
+from dsw._local import config_dir, dev_token, service_urls
 
 __all__ = ["SERVICES", "Config", "profile_path"]
 
@@ -26,8 +27,7 @@ def profile_path() -> Path:
     explicit = os.environ.get("DSW_CONFIG")
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "dsw" / "config.toml"
+    return config_dir() / "config.toml"
 
 
 def _read_profile(name: str | None) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def _read_profile(name: str | None) -> dict[str, Any]:
 
 
 def _embedded_urls() -> dict[str, str]:
-    return {name: f"http://127.0.0.1:{port}" for name, port in service_ports().items()}
+    return service_urls()
 
 
 @dataclass
@@ -100,10 +100,7 @@ class Config:
         if self.token or not self.embedded:
             return self.token
         # Only the embedded stack's own secret can sign this; elsewhere the caller must log in.
-        from dsw._stack import dev_token
-        from dsw_kit.settings import PlatformSettings
-
-        self.token = dev_token(PlatformSettings(), ttl_seconds=24 * 3600)
+        self.token = dev_token(ttl_seconds=24 * 3600)
         return self.token
 
     def headers(self) -> dict[str, str]:

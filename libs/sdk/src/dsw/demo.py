@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from dsw._output import terminal_console
 from dsw.client import Client
 from dsw.models import Dataset, Model, Run, ScoringRun, Service
 
@@ -116,7 +117,7 @@ def run_demo(
     fixed: dict[str, Any] | None = None,
 ) -> DemoResult:
     """Run the walkthrough; ``fixed`` params apply to every configuration (tests keep it small)."""
-    say = console or Console()
+    say = console or terminal_console()
     dataset = _dataset(client, say)
     model = _model(client, dataset, say)
     chosen = [{**config, **(fixed or {})} for config in configurations or CONFIGURATIONS]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # only annotations: the CLI's error handling must not load the HTTP stack
+    import httpx
 
 __all__ = [
     "ApiError",

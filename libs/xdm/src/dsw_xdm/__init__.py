@@ -35,6 +35,7 @@ from ._flat import (
     unflatten_table,
 )
 from ._forms import PREFIXES, to_standard_form, to_stored_form
+from ._names import match_name
 from ._registry import KINDS, Component, Registry, pointers_to, standard_registry
 from ._schema import Identity, Schema, compose, schema_from_json
 from ._standard import EVENT_TYPES, ids
@@ -76,6 +77,7 @@ __all__ = [
     "flatten_record",
     "flatten_table",
     "ids",
+    "match_name",
     "pointers_to",
     "read_csv",
     "schema_from_json",

@@ -110,6 +110,8 @@ class Batch(LeasedWorkMixin, Base):
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     statistics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     has_error_report: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Columns not in the schema that `unknown_columns: ignore` dropped: [{"name", "rows"}].
+    dropped_columns: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -10,11 +10,16 @@ Fixtures:
   database when ``DSW_TEST_POSTGRES_URL`` is set (dropped after the test).
 - ``dsw_home``: an empty data home for one test.
 - ``issue_token``: signs tokens the services under test accept (HS256 secret in ``dsw_home``).
+
+Tests never see the real user's configuration or data: ``HOME`` and ``XDG_CONFIG_HOME`` point at
+a scratch folder for the whole session (``dsw up`` writes its pointer there, ``~/.dsw`` is there).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +35,22 @@ from dsw_kit.settings import AuthSettings
 from dsw_kit.testing import tiers
 
 POSTGRES_ENV = "DSW_TEST_POSTGRES_URL"
+_scratch: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point ``HOME`` and ``XDG_CONFIG_HOME`` at a scratch folder before any test runs."""
+    scratch = Path(tempfile.mkdtemp(prefix="dsw-test-user-"))
+    _scratch.append(scratch)
+    for name, folder in (("HOME", scratch / "home"), ("XDG_CONFIG_HOME", scratch / "config")):
+        folder.mkdir()
+        os.environ[name] = str(folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the scratch folder of :func:`pytest_configure`."""
+    while _scratch:
+        shutil.rmtree(_scratch.pop(), ignore_errors=True)
 
 
 def postgres_admin_url() -> str | None:

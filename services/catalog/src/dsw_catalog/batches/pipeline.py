@@ -68,6 +68,8 @@ class IngestOutcome:
     statistics: dict[str, Any] = field(default_factory=dict)
     file_error: str | None = None
     errors_reported: int = 0
+    # Columns not in the schema that were dropped, and the rows read with each.
+    dropped_columns: dict[str, int] = field(default_factory=dict)
 
 
 _Nulls = dict[tuple[pa.DataType, int], pa.Array]
@@ -328,9 +330,11 @@ def _check_block(
     """Validate a block; record its rejected rows; return the valid ones."""
     rows = block.table.num_rows
     outcome.rows_read += rows + block.skipped_rows
+    for column, count in block.dropped.items():
+        outcome.dropped_columns[column] = outcome.dropped_columns.get(column, 0) + count
     valid = block.valid
     if rows:
-        validation = validate_table(schema, block.table, max_violations_per_batch=1000)
+        validation = validate_table(schema, block.table, max_violations_per_batch=report.cap)
         valid = pc.and_(valid, validation.valid)
         numbers = (
             block.row_numbers.to_pylist()

@@ -47,6 +47,13 @@ class BatchFileOut(BaseModel):
         return cls(name=file.name, size=file.size, sha256=file.sha256, uploaded=file.uploaded)
 
 
+class DroppedColumnOut(BaseModel):
+    """A column of the files that no field of the schema takes: its values were not kept."""
+
+    name: str
+    rows: int = Field(description="Rows read from files that had this column")
+
+
 class BatchOut(BaseModel):
     """A batch: its files, its status and what ingestion made of it."""
 
@@ -65,6 +72,10 @@ class BatchOut(BaseModel):
     bytes_written: int
     error: str | None
     has_error_report: bool
+    dropped_columns: list[DroppedColumnOut] = Field(
+        default_factory=list,
+        description="Columns the schema lacks, dropped (unknown_columns: ignore), with their rows",
+    )
     attempts: int
     tags: list[str]
     created: datetime
@@ -92,6 +103,7 @@ class BatchOut(BaseModel):
             bytes_written=batch.bytes_written,
             error=batch.error,
             has_error_report=batch.has_error_report,
+            dropped_columns=[DroppedColumnOut(**item) for item in batch.dropped_columns or []],
             attempts=batch.attempts,
             tags=list(batch.tags),
             created=batch.created,

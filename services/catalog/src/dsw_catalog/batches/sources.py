@@ -25,7 +25,20 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from dsw_xdm import ConversionError, Schema, coerce_table, to_arrow_schema, validate_record
+from dsw_xdm import (
+    CellError,
+    ConversionError,
+    Schema,
+    coerce_table,
+    feature_columns,
+    flatten_record,
+    flatten_table,
+    match_name,
+    to_arrow_schema,
+    unflatten_record,
+    unflatten_table,
+    validate_record,
+)
 from dsw_xdm import Field as XdmField
 
 InputFormat = Literal["csv", "jsonl", "json", "parquet"]
@@ -67,6 +80,8 @@ class Block:
     # 1-based row number (line in the file for CSV) of each row, for later violations.
     row_numbers: pa.Array | None = None
     skipped_rows: int = 0
+    # Columns (top-level names) not in the schema, dropped, and how many rows had them.
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 class _LimitedInflate(io.RawIOBase):
@@ -133,10 +148,17 @@ def open_input(
 
 @dataclass(frozen=True)
 class CsvOptions:
-    """How CSV headers map to fields and how to read dates that are not ISO."""
+    """How CSV headers map to fields, and how text is read as dates (any format of file).
+
+    ``formats`` apply to text in every format: CSV cells, and the text values of JSON, JSON
+    Lines and Parquet files in fields that are not strings (a date written ``2/5/10``, a number
+    or a boolean written as text), with the same rules as CSV.
+    """
 
     column_mapping: dict[str, str] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
+    # Problems kept per column of a block: the batch's error report keeps this many in all.
+    max_errors: int = 10_000
 
 
 def read_blocks(
@@ -150,15 +172,15 @@ def read_blocks(
     csv_options: CsvOptions | None = None,
 ) -> Iterator[Block]:
     """Blocks of ``stream`` (one uploaded file) converted to ``schema``."""
+    options = csv_options or CsvOptions()
     if input_format == "csv":
-        options = csv_options or CsvOptions()
         yield from _csv_blocks(stream, name, schema, unknown_columns, block_bytes, options)
     elif input_format == "jsonl":
-        yield from _json_blocks(_json_lines(stream, name), name, schema, unknown_columns)
+        yield from _json_blocks(_json_lines(stream, name), name, schema, unknown_columns, options)
     elif input_format == "json":
-        yield from _json_blocks(_json_array(stream, name), name, schema, unknown_columns)
+        yield from _json_blocks(_json_array(stream, name), name, schema, unknown_columns, options)
     else:
-        yield from _parquet_blocks(stream, name, schema, unknown_columns)
+        yield from _parquet_blocks(stream, name, schema, unknown_columns, options)
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -198,13 +220,16 @@ def _is_field(schema: Schema, path: str) -> bool:
 
 
 def _field_path(schema: Schema, header: str, mapping: dict[str, str]) -> str:
-    """The field a CSV column fills: mapped explicitly, the header itself, or a tenant field."""
+    """The field a CSV column fills: mapped explicitly, else by the platform's name rule.
+
+    ``dsw_xdm.match_name``: the header itself, else without regard to case, else a tenant field
+    (``markdown`` fills ``_retail.markDown``); a header that names no field stays as it is.
+    """
     if header in mapping:
         return mapping[header]
-    if _is_field(schema, header) or not schema.tenant_namespace:
+    if _is_field(schema, header):
         return header
-    in_tenant = f"{schema.tenant_namespace}.{header}"
-    return in_tenant if _is_field(schema, in_tenant) else header
+    return match_name(feature_columns(schema), header) or header
 
 
 def _unknown(schema: Schema, names: list[str]) -> list[str]:
@@ -266,7 +291,7 @@ def _csv_blocks(
                 table,
                 formats=options.formats,
                 unknown_columns="ignore",
-                max_errors_per_column=1000,
+                max_errors_per_column=options.max_errors,
             )
             if coerced.errors:
                 line_list = lines.to_pylist()
@@ -274,7 +299,8 @@ def _csv_blocks(
                     RowError(name, line_list[cell.row], _pointer(cell.column), "type", cell.message)
                     for cell in coerced.errors
                 )
-            return Block(coerced.table, coerced.valid, errors, lines, skipped_here)
+            dropped = dict.fromkeys(unknown, table.num_rows)
+            return Block(coerced.table, coerced.valid, errors, lines, skipped_here, dropped)
 
         # Blocks are parsed in order here and converted on threads (Arrow's kernels release the
         # GIL), a few at a time: memory stays bounded, and blocks come out in file order.
@@ -376,18 +402,30 @@ class _BadJson:
 
 
 def _json_blocks(
-    records: Iterator[tuple[int, Any]], name: str, schema: Schema, unknown_columns: str
+    records: Iterator[tuple[int, Any]],
+    name: str,
+    schema: Schema,
+    unknown_columns: str,
+    options: CsvOptions,
 ) -> Iterator[Block]:
     arrow_schema = to_arrow_schema(schema)
     known = set(arrow_schema.names)
-    rows: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    errors: list[RowError] = []
-    for number, record in records:
-        problem = _json_problem(record, known, unknown_columns, schema)
-        if problem is not None:
-            errors.append(RowError(name, number, problem[0], problem[1], problem[2]))
-        else:
+    pending: list[tuple[int, Any]] = []
+
+    def block() -> Block:
+        rows: list[dict[str, Any]] = []
+        numbers: list[int] = []
+        dropped: dict[str, int] = {}
+        for _, record in pending:
+            if isinstance(record, dict):
+                for key in record.keys() - known:
+                    dropped[key] = dropped.get(key, 0) + 1
+        converted, errors = _convert_json_text(pending, name, schema, options)
+        for number, record in converted:
+            problem = _json_problem(record, known, unknown_columns, schema)
+            if problem is not None:
+                errors.append(RowError(name, number, problem[0], problem[1], problem[2]))
+                continue
             rows.append(
                 {
                     key: _typed(record[key], schema.root.properties[key])
@@ -396,11 +434,79 @@ def _json_blocks(
                 }
             )
             numbers.append(number)
-        if len(rows) + len(errors) >= _JSON_BLOCK_ROWS:
-            yield _json_block(rows, numbers, errors, arrow_schema)
-            rows, numbers, errors = [], [], []
-    if rows or errors:
-        yield _json_block(rows, numbers, errors, arrow_schema)
+        pending.clear()
+        made = _json_block(rows, numbers, errors, arrow_schema)
+        made.dropped = dropped if unknown_columns != "reject" else {}
+        return made
+
+    for item in records:
+        pending.append(item)
+        if len(pending) >= _JSON_BLOCK_ROWS:
+            yield block()
+    if pending:
+        yield block()
+
+
+def _text_fields(schema: Schema) -> dict[str, XdmField]:
+    """Scalar fields whose text values are converted like CSV cells (every type but string)."""
+    return {
+        path: spec
+        for path, spec in schema.root.walk()
+        if spec.xdm_type not in ("object", "array", "map", "string")
+    }
+
+
+def _convert_json_text(
+    records: list[tuple[int, Any]], name: str, schema: Schema, options: CsvOptions
+) -> tuple[list[tuple[int, Any]], list[RowError]]:
+    """The records with text in non-string fields converted as CSV cells are (by column).
+
+    A converted value goes back as its JSON form (an ISO date, a number, a boolean), so the
+    record is then validated and typed like any other; a value that does not convert rejects
+    its record with the same message a CSV cell gets.
+    """
+    fields = _text_fields(schema)
+    flat = [
+        flatten_record(record, schema) if isinstance(record, dict) else {} for _, record in records
+    ]
+    texts = {
+        path: [row.get(path) if isinstance(row.get(path), str) else None for row in flat]
+        for path in fields
+        if any(isinstance(row.get(path), str) for row in flat)
+    }
+    if not texts:
+        return records, []
+    table = pa.table({path: pa.array(values, pa.string()) for path, values in texts.items()})
+    values, valid_mask, cells = _convert_text(table, schema, options)
+    valid = valid_mask.to_pylist()
+    errors = [
+        RowError(name, records[cell.row][0], _pointer(cell.column), "type", cell.message)
+        for cell in cells
+    ]
+    failed_rows = {cell.row for cell in cells}
+    kept: list[tuple[int, Any]] = []
+    for index, (number, record) in enumerate(records):
+        if not valid[index]:
+            if index not in failed_rows:  # beyond the reported sample: still say why
+                errors.append(RowError(name, number, "", "type", "a text value did not convert"))
+            continue
+        row = flat[index]
+        changed = False
+        for path in texts:
+            if isinstance(row.get(path), str):
+                row[path] = _json_form(values.column(path)[index].as_py())
+                changed = True
+        kept.append((number, unflatten_record(row, keep_nulls=True) if changed else record))
+    return kept, errors
+
+
+def _json_form(value: Any) -> Any:
+    """A converted value as JSON has it (dates and date-times as ISO text)."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def _typed(value: Any, spec: XdmField) -> Any:
@@ -452,15 +558,13 @@ def _json_block(
 
 
 def _parquet_blocks(
-    stream: BinaryIO, name: str, schema: Schema, unknown_columns: str
+    stream: BinaryIO, name: str, schema: Schema, unknown_columns: str, options: CsvOptions
 ) -> Iterator[Block]:
     try:
         parquet = pq.ParquetFile(stream)
     except (pa.ArrowInvalid, OSError) as error:
         raise FileRejected(f"{name} is not a valid Parquet file: {error}") from error
     names = parquet.schema_arrow.names
-    from dsw_xdm import unflatten_table
-
     flat = any("." in column for column in names)
     top_level = {column.split(".")[0] for column in names}
     known = set(to_arrow_schema(schema).names)
@@ -476,9 +580,78 @@ def _parquet_blocks(
             table = table.select([column for column in table.column_names if column in known])
             numbers = pa.array(range(first, first + table.num_rows), pa.int64())
             first += table.num_rows
-            yield Block(table, pc.fill_null(pa.array([True] * table.num_rows), True), [], numbers)
+            block = _parquet_text_converted(table, numbers, name, schema, options)
+            block.dropped = dict.fromkeys(unknown, table.num_rows)
+            yield block
     except (pa.ArrowInvalid, OSError) as error:
         raise FileRejected(f"{name} could not be read as Parquet: {error}") from error
+
+
+def _parquet_text_converted(
+    table: pa.Table, numbers: pa.Array, name: str, schema: Schema, options: CsvOptions
+) -> Block:
+    """A Parquet block whose text columns in non-string fields are converted as CSV cells."""
+    valid = pc.fill_null(pa.array([True] * table.num_rows), True)
+    fields = _text_fields(schema)
+    flat = flatten_table(table)
+    texts = [
+        column
+        for column in flat.column_names
+        if column in fields
+        and (
+            pa.types.is_string(flat.schema.field(column).type)
+            or pa.types.is_large_string(flat.schema.field(column).type)
+        )
+    ]
+    if not texts:
+        return Block(table, valid, [], numbers)
+    converted, valid, cells = _convert_text(flat.select(texts), schema, options)
+    columns = {
+        column: converted.column(column) if column in texts else flat.column(column)
+        for column in flat.column_names
+    }
+    rows = numbers.to_pylist() if cells else []
+    errors = [
+        RowError(name, rows[cell.row], _pointer(cell.column), "type", cell.message)
+        for cell in cells
+    ]
+    return Block(unflatten_table(pa.table(columns)), valid, errors, numbers)
+
+
+def _convert_text(
+    table: pa.Table, schema: Schema, options: CsvOptions
+) -> tuple[pa.Table, pa.Array, list[CellError]]:
+    """Text columns (dotted names) converted as CSV cells: (values, valid rows, problems).
+
+    Unlike a CSV cell, a JSON or Parquet value already in the standard form of its type (an ISO
+    date) is also accepted when the batch gives a format for the field.
+    """
+    valid = pc.fill_null(pa.nulls(table.num_rows, pa.bool_()), True)
+    columns: dict[str, pa.Array] = {}
+    problems: list[CellError] = []
+    for column in table.column_names:
+        single = table.select([column])
+        plain = coerce_table(schema, single, max_errors_per_column=options.max_errors)
+        value = flatten_table(plain.table).column(column).combine_chunks()
+        ok = plain.valid
+        cells = plain.errors
+        strptime_format = options.formats.get(column)
+        if strptime_format is not None and plain.error_count:
+            formatted = coerce_table(
+                schema,
+                single,
+                formats={column: strptime_format},
+                max_errors_per_column=options.max_errors,
+            )
+            other = flatten_table(formatted.table).column(column).combine_chunks()
+            value = pc.if_else(plain.valid, value, other)
+            ok = pc.or_(plain.valid, formatted.valid)
+            read_plainly = plain.valid.to_pylist()
+            cells = [cell for cell in formatted.errors if not read_plainly[cell.row]]
+        columns[column] = value
+        valid = pc.and_(valid, ok)
+        problems.extend(cells)
+    return pa.table(columns), valid, problems
 
 
 def schema_table(schema: Schema, rows: int) -> pa.Table:

@@ -116,6 +116,7 @@ class IngestionWorker:
             csv_options=CsvOptions(
                 column_mapping=dict(options.get("column_mapping", {})),
                 formats=dict(options.get("formats", {})),
+                max_errors=self.limits.max_errors,
             ),
             staging_path=dataset_path(
                 self.lake, tenant, dataset.id, "_staging", f"{batch.id}-{claim.attempt}"
@@ -139,6 +140,9 @@ class IngestionWorker:
         batch.outputs = outcome.outputs if status != "failed" else []
         batch.statistics = outcome.statistics if status != "failed" else {}
         batch.has_error_report = outcome.errors_reported > 0
+        batch.dropped_columns = [
+            {"name": name, "rows": rows} for name, rows in sorted(outcome.dropped_columns.items())
+        ]
         batch.error = outcome.file_error or _threshold_message(outcome, status)
         batch.finished_at = utcnow()
         self.queue.release(batch)

@@ -58,7 +58,7 @@ def list_datasets(
     schema_id: str | None = Query(None, description="Datasets of this XDM schema"),
     work: UnitOfWork = unit_of_work("catalog:read"),
 ) -> Page[DatasetOut]:
-    return paginate(
+    page = paginate(
         work.session,
         repository.live_datasets(name=name, tag=tag, schema_id=schema_id),
         params=params,
@@ -66,6 +66,10 @@ def list_datasets(
         tiebreaker=Dataset.id,
         to_item=DatasetOut.of,
     )
+    # Rows, batches and size of the whole page in one query, as the single-dataset view has them.
+    counts = data.summaries(work.session, [item.id for item in page.items])
+    page.items = [item.model_copy(update=counts[item.id]) for item in page.items]
+    return page
 
 
 @router.get(

@@ -167,11 +167,14 @@ def model_detail(
     sweeps, sweeps_problem = attempt(
         lambda: api.get("training", f"{TRAINING}/models/{model_id}/sweeps")
     )
+    # People read the training dataset's name; without the catalog the id is shown instead.
+    dataset, _ = attempt(lambda: api.get("catalog", f"/catalog/v1/datasets/{model['dataset_id']}"))
     return render(
         request,
         "model.html",
         section="models",
         model=model,
+        dataset=dataset,
         runs=run_list,
         metrics=metrics,
         metric=metric,

@@ -4,10 +4,17 @@ No pandas and no pydantic: the body is parsed once by orjson, then each model in
 NumPy array typed as batch scoring passes it to the feature builder (numbers float64, integers
 int64, booleans bool, strings object, dates datetime64[us]); a missing or mistyped field is a
 422 naming it.
+
+Field names follow the platform's one rule (``dsw_xdm.match_name``): exact, else without regard
+to case, else after a tenant namespace, so a record copied from the CSV a dataset was ingested from
+(``markDown``, ``IsHoliday``) fits. Values written as text convert as CSV cells do at ingestion:
+numbers and integers from decimal text, booleans from true/false, yes/no, y/n, t/f, 1/0 (any
+case).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +23,10 @@ from typing import Any
 import numpy as np
 
 from dsw_kit.errors import FieldError, PayloadTooLarge, UnprocessableEntity
+from dsw_xdm import match_name
+
+_TRUE = frozenset(("true", "t", "yes", "y", "1"))
+_FALSE = frozenset(("false", "f", "no", "n", "0"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +117,10 @@ def to_arrays(
     for field in fields:
         values = columns.get(field.name)
         if values is None:
+            # Only when the exact name is absent: the common request pays nothing for the rule.
+            key = match_name(columns.keys(), field.name)
+            values = columns[key] if key is not None else None
+        if values is None:
             if field.required:
                 bad.append(field.name)
                 problems.append(
@@ -138,11 +153,15 @@ def _convert(values: list[Any], field: FieldSpec) -> np.ndarray:
     if field.required and None in values:
         raise ValueError("a value is null")
     if kind == "number":
+        if any(type(value) is str for value in values):
+            values = [_number_text(item) for item in values]
         for value in values:
             if value is not None and (type(value) is bool or not isinstance(value, int | float)):
                 raise TypeError(f"got {type(value).__name__}")
         return np.array(values, dtype=np.float64)
     if kind == "integer":
+        if any(type(value) is str for value in values):
+            values = [_integer_text(item) for item in values]
         for value in values:
             if value is not None and not _is_integral(value):
                 raise TypeError(f"got {value!r}")
@@ -150,6 +169,8 @@ def _convert(values: list[Any], field: FieldSpec) -> np.ndarray:
             return np.array(values, dtype=np.float64)
         return np.array(values, dtype=np.int64)
     if kind == "boolean":
+        if any(type(value) is str for value in values):
+            values = [_boolean_text(item) for item in values]
         for value in values:
             if value is not None and type(value) is not bool:
                 raise TypeError(f"got {type(value).__name__}")
@@ -162,6 +183,38 @@ def _convert(values: list[Any], field: FieldSpec) -> np.ndarray:
     if kind in ("date", "date-time"):
         return np.array([_moment(value) for value in values], dtype="datetime64[us]")
     raise TypeError(f"unsupported input type {kind}")
+
+
+def _number_text(value: Any) -> Any:
+    if type(value) is not str:
+        return value
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _integer_text(value: Any) -> Any:
+    if type(value) is not str:
+        return value
+    text = value.strip()
+    if not text.lstrip("+-").isdigit():
+        raise ValueError(f"{value!r} is not an integer")
+    return int(text)
+
+
+def _boolean_text(value: Any) -> Any:
+    if type(value) is not str:
+        return value
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not a boolean (true/false, yes/no, 1/0)")
 
 
 def _is_integral(value: Any) -> bool:
