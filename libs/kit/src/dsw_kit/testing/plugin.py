@@ -39,7 +39,15 @@ _scratch: list[Path] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point ``HOME`` and ``XDG_CONFIG_HOME`` at a scratch folder before any test runs."""
+    """Register the tiers' markers and watch for real processes (:mod:`dsw_kit.testing.tiers`);
+    point ``HOME`` and ``XDG_CONFIG_HOME`` at a scratch folder before any test runs."""
+    config.addinivalue_line("markers", "integration: uses real processes (broker, services)")
+    config.addinivalue_line(
+        "markers", "broker: runs against the real broker (so in the integration tier)"
+    )
+    tiers.watch_processes()
+    # Caches stay where they were: uv and pip in tests must not download everything again.
+    os.environ.setdefault("XDG_CACHE_HOME", str(Path.home() / ".cache"))
     scratch = Path(tempfile.mkdtemp(prefix="dsw-test-user-"))
     _scratch.append(scratch)
     for name, folder in (("HOME", scratch / "home"), ("XDG_CONFIG_HOME", scratch / "config")):
@@ -135,14 +143,6 @@ def issue_token(dsw_home: Path) -> TokenFactory:
 
 
 # -- tiers -----------------------------------------------------------------------------------
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "integration: uses real processes (broker, services)")
-    config.addinivalue_line(
-        "markers", "broker: runs against the real broker (so in the integration tier)"
-    )
-    tiers.watch_processes()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
