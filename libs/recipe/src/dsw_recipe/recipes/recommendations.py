@@ -82,6 +82,7 @@ FEATURE_NAMES = (
 )
 _TYPE_WEIGHTS = {"view": "weight_view", "cartadd": "weight_cart_add", "purchase": "weight_purchase"}
 _BATCH = 512
+_OWN_SHARE = 0.05  # exclude_seen=auto: own items excluded when users come back for fewer
 
 
 @dataclass
@@ -101,6 +102,7 @@ class RecommendationModel:
     last_day: sp.csr_matrix  # users x items, day number of the pair's last row (0: no times)
     reference_day: float  # the end of the training period (0 without times)
     booster: lgb.Booster | None  # None when no training group had a positive candidate
+    exclude_own: bool = False  # never recommend a user's own items (exclude_seen, resolved)
 
     @property
     def item_index(self) -> dict[str, int]:
@@ -311,10 +313,11 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         Param(
             "exclude_seen",
             "string",
-            "none",
-            "items never recommended to a user: those purchased, any interacted with, or none "
-            "(repeat purchases are common in retail)",
-            choices=("purchased", "all", "none"),
+            "auto",
+            "never recommend a user's own items (seen), always allow them (none: repeat "
+            "purchases, as in retail), or decide from the training windows (auto: excluded "
+            "when under 5% of the items users came back for were their own)",
+            choices=("auto", "seen", "none"),
         ),
         Param("seed", "integer", 7, "random seed", minimum=0),
         Param("num_threads", "integer", 2, "LightGBM and implicit threads", minimum=1, maximum=256),
@@ -633,8 +636,8 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         limit = int(params["num_candidates"])
         eligible = model.popularity >= int(params["min_item_users"])
         excluded = np.zeros(count, dtype=bool)
-        if params["exclude_seen"] != "none":
-            excluded[stats.items] = True  # strength is the evidence; both modes exclude it
+        if model.exclude_own:
+            excluded[stats.items] = True
         own = np.zeros(count, dtype=bool)
         own[stats.items] = True
         cold = len(stats.items) == 0
@@ -642,7 +645,9 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         allowed_blind = eligible & ~excluded
         allowed_near = (eligible | (neighbour_row > 0)) & ~excluded
         if not cold:
-            chosen |= own & ~excluded
+            # The user's own items, most often and most recently had first, up to the limit.
+            mine = stats.items[np.lexsort((-stats.last_day, -stats.counts))]
+            chosen[mine[~excluded[mine]][:limit]] = True
             chosen[_top(np.where(allowed_blind, als_row, -np.inf), limit)] = True
             chosen[_top(np.where(allowed_near & (neighbour_row > 0), neighbour_row, -np.inf), limit)] = True
         chosen[_top(np.where(allowed_blind, model.recent_popularity + 1e-6 * model.popularity, -np.inf), max(limit // 3, int(params["k"])))] = True
@@ -731,10 +736,11 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         return splits
 
     def _examples(
-        self, split: Split, params: Params, *, known_only: bool
+        self, split: Split, params: Params, *, known_only: bool, own: bool
     ) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(user, features, labels) of one split's held-out users with a positive candidate."""
         stats = self._statistics(split.train, params)
+        stats.exclude_own = not own
         context, hidden = self._holdout_parts(split.holdout)
         relevant = self._relevant(hidden, params)
         index = stats.item_index
@@ -751,16 +757,56 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
             examples.append((user, matrix, label))
         return examples
 
+    def _own_share(self, splits: list[Split], params: Params) -> float:
+        """Of the items users had in the splits' held-out parts, the share they had before
+        (0 without splits): how much users come back for their own items."""
+        own, total = 0, 0
+        for split in splits:
+            before: dict[str, set[str]] = {}
+            for user, item, value in zip(
+                split.train["userId"].to_pylist(),
+                split.train["itemId"].to_pylist(),
+                split.train["strength"].to_numpy().tolist(),
+                strict=True,
+            ):
+                if value > 0:
+                    before.setdefault(user, set()).add(item)
+            context, hidden = self._holdout_parts(split.holdout)
+            for user, item in zip(
+                context["userId"].to_pylist(), context["itemId"].to_pylist(), strict=True
+            ):
+                if item is not None:
+                    before.setdefault(user, set()).add(item)
+            for user, items in self._relevant(hidden, params).items():
+                total += len(items)
+                own += len(items & before.get(user, set()))
+        return own / total if total else 0.0
+
     def train(self, train: pa.Table, params: Params, ctx: RunContext) -> RecommendationModel:
         """Ranker examples from splits inside the training rows, made exactly like the
         evaluation; early stopping on the users kept for validation; then the statistics of the
         whole training period for the saved model."""
         known_only = params["evaluate_users"] == "known"
+        mode = params["exclude_seen"]
+        splits = self._training_splits(train, params)
+        share = self._own_share(splits, params)
+        exclude_own = mode == "seen" or (mode == "auto" and share < _OWN_SHARE)
         examples = []
-        for split in self._training_splits(train, params):
-            examples.extend(self._examples(split, params, known_only=known_only))
+        for split in splits:
+            examples.extend(self._examples(split, params, known_only=known_only, own=mode != "seen"))
+        if mode == "auto" and exclude_own and examples:
+            # Own items were (nearly) never what users came back for: drop them from the
+            # examples too, as they will be from the recommendations.
+            own_column = FEATURE_NAMES.index("user_item_seen")
+            examples = [
+                (user, matrix[matrix[:, own_column] == 0], label[matrix[:, own_column] == 0])
+                for user, matrix, label in examples
+            ]
+            examples = [example for example in examples if example[2].sum() > 0]
         ctx.progress("train", 10, rows=sum(len(label) for _, _, label in examples))
+        ctx.log_metrics({"own_item_share": share})
         model = self._statistics(train, params)
+        model.exclude_own = exclude_own
         if not examples:
             ctx.progress("train", 100, message="no positive candidates: popularity order only")
             return model
@@ -810,13 +856,26 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
             callbacks=callbacks,
         )
         if valid_sets:
-            best = model.booster.best_score.get("validation", {})
+            # Keep the ranker only if it beats the popularity order on the validation users
+            # (with few examples, on small data, it may not).
+            k = int(params["k"])
+            chosen = [example for example, keep in zip(examples, valid, strict=True) if keep]
+            popularity_rank = FEATURE_NAMES.index("item_popularity_rank")
+            ranker = _mean_ndcg(
+                [(model.booster.predict(matrix, num_threads=1), label) for _, matrix, label in chosen],
+                k,
+            )
+            popular = _mean_ndcg([(-matrix[:, popularity_rank], label) for _, matrix, label in chosen], k)
             ctx.log_metrics(
                 {
                     "validation_best_iteration": float(model.booster.best_iteration),
-                    **{f"validation_{name.replace('@', '_at_')}": v for name, v in best.items()},
+                    f"validation_ndcg_at_{k}": ranker,
+                    f"validation_popularity_ndcg_at_{k}": popular,
                 }
             )
+            if ranker < popular:
+                ctx.progress("train", 100, message="the ranker lost to popularity: not kept")
+                model.booster = None
         return model
 
     def _relevant(self, hidden: pa.Table, params: Params) -> dict[str, set[str]]:
@@ -914,7 +973,12 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         model = self._statistics(train, params)
         context, relevant = self._evaluated(model, holdout, params)
         stats = self._user_stats(model, context, params)
-        k, mode = int(params["k"]), params["exclude_seen"]
+        k = int(params["k"])
+        model.exclude_own = params["exclude_seen"] == "seen"
+        if params["exclude_seen"] == "auto":
+            # The same decision as train() made, from the same training windows.
+            splits = self._training_splits(train, params)
+            model.exclude_own = self._own_share(splits, params) < _OWN_SHARE
         order = np.argsort(-model.popularity, kind="stable")
         eligible = model.popularity >= int(params["min_item_users"])
         popular: dict[str, list[str]] = {}
@@ -924,7 +988,7 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
             batch = names[start : start + _BATCH]
             als_scores, _ = self._scores(model, [stats[u] for u in batch])
             for position, user in enumerate(batch):
-                seen = set(stats[user].items.tolist()) if mode != "none" else set()
+                seen = set(stats[user].items.tolist()) if model.exclude_own else set()
                 popular[user] = [str(model.items[i]) for i in order if i not in seen][:k]
                 row = np.where(eligible, als_scores[position], -np.inf)
                 if seen:
@@ -1003,6 +1067,7 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
             "regularization": model.regularization,
             "alpha": model.alpha,
             "reference_day": model.reference_day,
+            "exclude_own": model.exclude_own,
         }
         (directory / "state.json").write_text(json.dumps(state), encoding="utf-8")
         if model.booster is not None:
@@ -1050,7 +1115,19 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
             last_day=matrices["last_day"],
             reference_day=float(state["reference_day"]),
             booster=booster,
+            exclude_own=bool(state["exclude_own"]),
         )
+
+
+def _mean_ndcg(groups: list[tuple[np.ndarray, np.ndarray]], k: int) -> float:
+    """Mean NDCG@k of (scores, 0/1 labels) groups, ranking each group's items by score."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    values = []
+    for scores, label in groups:
+        top = label[np.argsort(-np.asarray(scores), kind="stable")][:k]
+        ideal = discounts[: min(k, int(label.sum()))].sum()
+        values.append(float((top * discounts[: len(top)]).sum() / ideal) if ideal else 0.0)
+    return float(np.mean(values)) if values else 0.0
 
 
 def _row(matrix: sp.csr_matrix, row: int) -> dict[int, float]:
