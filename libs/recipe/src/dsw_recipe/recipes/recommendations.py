@@ -154,7 +154,7 @@ def _reveal(users: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def _has_times(table: pa.Table) -> bool:
-    return table.num_rows > 0 and table["timestamp"].null_count < table.num_rows
+    return bool(table.num_rows > 0 and table["timestamp"].null_count < table.num_rows)
 
 
 def _strings(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -227,9 +227,7 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         Param("factors", "integer", 64, "ALS latent factors", minimum=1, maximum=1024),
         Param("als_iterations", "integer", 15, "ALS sweeps", minimum=1, maximum=200),
         Param("als_regularization", "number", 0.1, "ALS L2 regularisation", minimum=0.0),
-        Param(
-            "als_alpha", "number", 10.0, "ALS confidence of log(1 + strength)", 0.0, None, True
-        ),
+        Param("als_alpha", "number", 10.0, "ALS confidence of log(1 + strength)", 0.0, None, True),
         Param("neighbours", "integer", 100, "BM25 item-item neighbours kept per item", minimum=1),
         Param(
             "min_item_users",
@@ -426,7 +424,10 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
             for index in generator.choice(len(distinct), size=count, replace=False).tolist():
                 held.add((user, distinct[index]))
         mask = np.fromiter(
-            ((user, item) in held for user, item in zip(users.tolist(), items.tolist(), strict=True)),
+            (
+                (user, item) in held
+                for user, item in zip(users.tolist(), items.tolist(), strict=True)
+            ),
             dtype=bool,
             count=len(users),
         )
@@ -447,7 +448,9 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         users = {user: index for index, user in enumerate(user_ids)}
         item_list = sorted(set(items_column.tolist()))
         item_index = {item: index for index, item in enumerate(item_list)}
-        rows = np.fromiter((users[u] for u in users_column), dtype=np.int64, count=len(users_column))
+        rows = np.fromiter(
+            (users[u] for u in users_column), dtype=np.int64, count=len(users_column)
+        )
         cols = np.fromiter(
             (item_index[i] for i in items_column), dtype=np.int64, count=len(items_column)
         )
@@ -469,9 +472,11 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         )
         counts.sum_duplicates()
         counts = counts.multiply(strength > 0).tocsr()
-        last = _max_duplicates(
-            sp.coo_matrix((np.nan_to_num(days) + 1.0, (rows, cols)), shape=shape)
-        ).multiply(strength > 0).tocsr()
+        last = (
+            _max_duplicates(sp.coo_matrix((np.nan_to_num(days) + 1.0, (rows, cols)), shape=shape))
+            .multiply(strength > 0)
+            .tocsr()
+        )
         binary = (strength > 0).astype(np.float64)
         popularity = np.asarray(binary.sum(axis=0)).ravel()
         reference = float(np.nanmax(days)) + 1.0 if timed else 0.0
@@ -649,8 +654,15 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
             mine = stats.items[np.lexsort((-stats.last_day, -stats.counts))]
             chosen[mine[~excluded[mine]][:limit]] = True
             chosen[_top(np.where(allowed_blind, als_row, -np.inf), limit)] = True
-            chosen[_top(np.where(allowed_near & (neighbour_row > 0), neighbour_row, -np.inf), limit)] = True
-        chosen[_top(np.where(allowed_blind, model.recent_popularity + 1e-6 * model.popularity, -np.inf), max(limit // 3, int(params["k"])))] = True
+            chosen[
+                _top(np.where(allowed_near & (neighbour_row > 0), neighbour_row, -np.inf), limit)
+            ] = True
+        chosen[
+            _top(
+                np.where(allowed_blind, model.recent_popularity + 1e-6 * model.popularity, -np.inf),
+                max(limit // 3, int(params["k"])),
+            )
+        ] = True
         chosen &= ~excluded
         candidates = np.flatnonzero(chosen)
         if len(candidates) == 0:
@@ -793,7 +805,9 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
         exclude_own = mode == "seen" or (mode == "auto" and share < _OWN_SHARE)
         examples = []
         for split in splits:
-            examples.extend(self._examples(split, params, known_only=known_only, own=mode != "seen"))
+            examples.extend(
+                self._examples(split, params, known_only=known_only, own=mode != "seen")
+            )
         if mode == "auto" and exclude_own and examples:
             # Own items were (nearly) never what users came back for: drop them from the
             # examples too, as they will be from the recommendations.
@@ -862,10 +876,15 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
             chosen = [example for example, keep in zip(examples, valid, strict=True) if keep]
             popularity_rank = FEATURE_NAMES.index("item_popularity_rank")
             ranker = _mean_ndcg(
-                [(model.booster.predict(matrix, num_threads=1), label) for _, matrix, label in chosen],
+                [
+                    (np.asarray(model.booster.predict(matrix, num_threads=1)), label)
+                    for _, matrix, label in chosen
+                ],
                 k,
             )
-            popular = _mean_ndcg([(-matrix[:, popularity_rank], label) for _, matrix, label in chosen], k)
+            popular = _mean_ndcg(
+                [(-matrix[:, popularity_rank], label) for _, matrix, label in chosen], k
+            )
             ctx.log_metrics(
                 {
                     "validation_best_iteration": float(model.booster.best_iteration),
@@ -999,7 +1018,9 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
                     factorised[user] = [str(model.items[i]) for i in _top(row, k)]
         metrics = ranking_metrics(popular, relevant, k=k)
         als = ranking_metrics(factorised, relevant, k=k)
-        metrics.update({f"als_{name}": value for name, value in als.items() if name != "users_evaluated"})
+        metrics.update(
+            {f"als_{name}": value for name, value in als.items() if name != "users_evaluated"}
+        )
         return metrics
 
     def score(
@@ -1133,7 +1154,9 @@ def _mean_ndcg(groups: list[tuple[np.ndarray, np.ndarray]], k: int) -> float:
 def _row(matrix: sp.csr_matrix, row: int) -> dict[int, float]:
     """Column -> value of one CSR row."""
     start, end = matrix.indptr[row], matrix.indptr[row + 1]
-    return dict(zip(matrix.indices[start:end].tolist(), matrix.data[start:end].tolist(), strict=True))
+    return dict(
+        zip(matrix.indices[start:end].tolist(), matrix.data[start:end].tolist(), strict=True)
+    )
 
 
 def _top(scores: np.ndarray, count: int) -> np.ndarray:
