@@ -6,7 +6,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["classification_metrics", "ranking_metrics", "regression_metrics"]
+__all__ = [
+    "classification_metrics",
+    "ranking_metrics",
+    "regression_metrics",
+    "top_decile_lift",
+]
 
 
 def regression_metrics(
@@ -78,6 +83,17 @@ def classification_metrics(
         "f1": f1,
         "accuracy": float(np.mean(predicted == (labels == 1))),
     }
+
+
+def top_decile_lift(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The positive rate among the 10 % highest scores over the overall positive rate (1: no
+    better than chance; ties at the boundary broken by position)."""
+    labels = np.asarray(labels, dtype=np.float64)
+    if len(labels) == 0 or labels.mean() == 0:
+        return float("nan")
+    top = max(1, int(np.ceil(len(labels) * 0.1)))
+    chosen = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:top]
+    return float(labels[chosen].mean() / labels.mean())
 
 
 def ranking_metrics(
