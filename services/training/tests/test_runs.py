@@ -48,7 +48,8 @@ def test_the_retail_recipe_trains_into_mlflow_with_a_registered_version(
     # The recipe's baseline on the same split, and the booster's gain per feature, largest first.
     assert {"mape", "rmse"} <= set(run["baseline_metrics"])
     gains = list(run["feature_importance"].values())
-    assert gains and gains == sorted(gains, reverse=True) and gains[0] > 0
+    assert gains == sorted(gains, reverse=True)
+    assert gains[0] > 0
     assert run["progress"] == {"stage": "done", "percent": 100.0, "rows": run["progress"]["rows"]}
     assert run["attempts"] == 1
     mlflow = run["mlflow"]
