@@ -167,10 +167,10 @@ def test_lightgbm_against_logistic_regression(purchase_run: LocalRunResult) -> N
         "f1",
         "accuracy",
     }
-    assert metrics["auc"] > 0.75
-    # The generated behaviour is close to log-linear, so the logistic baseline is strong: the
-    # booster must match it, not necessarily beat it.
-    assert metrics["auc"] > baseline["auc"] - 0.02
+    assert metrics["auc"] > 0.72
+    # The baseline sees recency, frequency and monetary value only; the recipe also sees the
+    # funnel (views, cart adds, open carts) the generator's visitors follow.
+    assert metrics["auc"] > baseline["auc"]
     assert 0.05 < metrics["positive_rate"] < 0.5
 
 

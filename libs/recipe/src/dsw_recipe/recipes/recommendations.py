@@ -343,7 +343,10 @@ class ProductRecommendationsRecipe(Recipe[RecommendationModel]):
                     raise RecipeDataError(
                         f"strength field {params['strength_field']!r} is not numeric: {error}"
                     ) from error
-        resolved = resolve_fields(table, self.input_fields)
+        fields = self.input_fields
+        if scoring:  # a request may name only users
+            fields = tuple(InputField(f.name, f.type, f.name == "userId") for f in fields)
+        resolved = resolve_fields(table, fields)
         values = (
             np.ones(resolved.num_rows)
             if strength_column is None
