@@ -224,10 +224,15 @@ def test_models_training_scoring_and_services() -> None:
     assert all(run["state"] == "succeeded" for run in runs)
     compared = dsw("runs", "compare", "cli-forecast", "--metric", "mape")
     assert "learning_rate" in compared
-    assert "best by mape" in compared
+    assert "best by mape (lower is better)" in compared  # the recipe's direction
+    assert "baseline mape" in compared
     assert dsw_json("runs", "compare", "cli-forecast")["differing_params"] == ["learning_rate"]
     assert dsw("runs", "logs", first["id"]).strip()
     assert dsw_json("runs", "show", first["id"])["metrics"] == first["metrics"]
+    shown = dsw("runs", "show", first["id"])
+    assert "metrics (baseline: same split)" in shown
+    assert "feature importance (gain" in shown
+    assert next(iter(first["feature_importance"])) in shown  # the largest gain first
     assert "409" in dsw("runs", "cancel", first["id"], code=1)
     sweep = dsw_json(
         "sweep",

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pytest
 from dsw_recipe import (
     LocalRunResult,
+    RecipeDataError,
     RunContext,
     TimeWindow,
     load_model,
@@ -161,3 +162,19 @@ def test_time_window_and_params_flow_through(tmp_path: Path) -> None:
     assert result.run_id is None
     assert "salesLag1" not in result.model.feature_names
     assert "salesLag2" in result.model.feature_names
+
+
+def test_split_on_a_date_and_early_stopping_on_validation_weeks() -> None:
+    recipe = RetailSalesRecipe()
+    params = recipe.validate_params({"split_date": "2012-01-06", "validation_weeks": 8})
+    features = recipe.prepare(load_retail(), params, RunContext())
+    train, holdout = recipe.split(features, params, RunContext())
+    assert pc.max(train["date"]).as_py() < datetime(2012, 1, 6) <= pc.min(holdout["date"]).as_py()
+    assert holdout.num_rows == 45 * 15  # 2012-01-06 .. 2012-04-13
+    context = RunContext()
+    model = recipe.train(train, {**params, "n_estimators": 2000}, context)
+    # Early stopping on the last 8 training weeks: far fewer rounds than the 2,000 allowed.
+    assert 1 <= context.metrics["validation_best_iteration"] < 2000
+    assert model.booster.current_iteration() < 2000
+    with pytest.raises(RecipeDataError, match="split_date"):
+        recipe.split(features, {**params, "split_date": "2030-01-01"}, RunContext())

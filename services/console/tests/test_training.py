@@ -108,7 +108,14 @@ def test_model_from_the_generated_form_trains_and_compares(
     done = console.client.get(run_paths[0]).text
     assert "Publish as a service" in done
     assert "mape" in done
+    # The baseline beside the model's metrics, and the features' importance.
+    assert '<th scope="col" class="num">Baseline</th>' in done
+    assert "Feature importance" in done
 
+    # No direction given: the recipe's (MAPE: lower is better).
+    default = console.client.get(f"{model_path}?metric=mape").text
+    assert f'src="{model_path}/chart.svg?metric=mape&amp;direction=min"' in default
+    assert '<option value="" selected>as the recipe says (lower)</option>' in default
     compared = console.client.get(f"{model_path}?metric=mape&direction=min").text
     assert f'src="{model_path}/chart.svg?metric=mape&amp;direction=min"' in compared
     assert "★ best" in compared

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dsw_recipe import get_recipe
 from dsw_recipe.datasets import luma_interactions_path, retail_training_path
 from fastapi.testclient import TestClient
 
@@ -126,7 +127,7 @@ def create_model(
         "/training/v1/models",
         json={
             "name": name,
-            "recipe": {"recipe_id": recipe, "version_id": "1.0.0"},
+            "recipe": {"recipe_id": recipe, "version_id": get_recipe(recipe).version},
             "hyperparameters": FAST,
             "dataset_id": dataset_id,
         },

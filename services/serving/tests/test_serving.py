@@ -231,9 +231,9 @@ def test_a_ranking_service_answers_the_top_k_items_per_user(world: World) -> Non
     assert body["predictions"] == [s for group in body["top_k"] for s in group["scores"]]
     assert "probabilities" not in body
 
-    # Without k: the model's own k (the recipe's default, 5); the columnar form works too.
+    # Without k: the model's own k (the recipe's default, 10); the columnar form works too.
     default = _predict(world, "recs", key, {"columns": {"userId": [known]}})
-    assert len(default["top_k"][0]["items"]) == loaded.params["k"] == 5
+    assert len(default["top_k"][0]["items"]) == loaded.params["k"] == 10
     for bad_k in (0, 101, "3", 2.5):
         refused = world.serving.post(
             f"{SERVICES}/recs/predict",

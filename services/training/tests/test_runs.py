@@ -45,6 +45,11 @@ def test_the_retail_recipe_trains_into_mlflow_with_a_registered_version(
     assert run["state"] == "succeeded", (run["error"], run["log_tail"])
     assert {"mape", "rmse", "mae"} <= set(run["metrics"])
     assert 0 < run["metrics"]["mape"] < 0.5
+    # The recipe's baseline on the same split, and the booster's gain per feature, largest first.
+    assert {"mape", "rmse"} <= set(run["baseline_metrics"])
+    gains = list(run["feature_importance"].values())
+    assert gains == sorted(gains, reverse=True)
+    assert gains[0] > 0
     assert run["progress"] == {"stage": "done", "percent": 100.0, "rows": run["progress"]["rows"]}
     assert run["attempts"] == 1
     mlflow = run["mlflow"]
@@ -106,6 +111,15 @@ def test_the_retail_recipe_trains_into_mlflow_with_a_registered_version(
     assert compared["differing_params"] == ["num_leaves"]
     assert set(compared["metrics"]["rmse"]) == {run["id"], second["id"]}
     assert compared["best"]["value"] == min(values)
+    assert all(item["baseline_metrics"]["rmse"] > 0 for item in compared["runs"])
+    # Without a direction, the recipe's: lower for errors, higher for scores.
+    for metric, direction in (("mape", "min"), ("ndcg_at_10", "max"), ("auc", "max")):
+        default = stack.training.get(
+            f"/training/v1/models/{model['id']}/compare",
+            params={"runs": f"{run['id']},{second['id']}", "metric": metric},
+            headers=headers,
+        ).json()
+        assert default["direction"] == direction, metric
     chart = stack.training.get(
         f"/training/v1/models/{model['id']}/chart.svg?metric=mape", headers=headers
     )

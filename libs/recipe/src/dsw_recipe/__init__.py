@@ -29,7 +29,14 @@ from ._contract import (
     TimeWindow,
     check_recipe_class,
 )
-from ._metrics import classification_metrics, ranking_metrics, regression_metrics
+from ._metrics import (
+    MetricDirection,
+    classification_metrics,
+    metric_direction,
+    ranking_metrics,
+    regression_metrics,
+    top_decile_lift,
+)
 from ._models import (
     LoadedModel,
     load_fast_path,
@@ -72,6 +79,7 @@ __all__ = [
     "LocalRunResult",
     "Manifest",
     "ManifestError",
+    "MetricDirection",
     "ModelFlavor",
     "PackageCheck",
     "PackageError",
@@ -100,6 +108,7 @@ __all__ = [
     "load_model",
     "load_package_recipe",
     "log_model",
+    "metric_direction",
     "model_inputs",
     "parse_time",
     "ranking_metrics",
@@ -111,4 +120,5 @@ __all__ = [
     "run_cli",
     "run_local",
     "save_model",
+    "top_decile_lift",
 ]

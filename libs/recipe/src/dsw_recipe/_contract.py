@@ -27,6 +27,7 @@ import pyarrow.dataset as ds
 
 from ._columns import InputField, RecipeDataError, find_column, parse_time
 from ._context import RunContext
+from ._metrics import MetricDirection, metric_direction
 from ._params import ParamSpec, ParamValue
 
 if TYPE_CHECKING:
@@ -151,6 +152,10 @@ class Recipe(ABC, Generic[ModelT]):
     time_field: ClassVar[str | None] = None
     params: ClassVar[ParamSpec] = ParamSpec()
     model_flavor: ClassVar[ModelFlavor] = "pyfunc"
+    # Whether lower ("min") or higher ("max") is better, for metrics whose name does not say
+    # it the usual way (see `metric_direction`); the platform compares runs, runs sweeps and
+    # promotes models by these.
+    metric_directions: ClassVar[Mapping[str, MetricDirection]] = {}
 
     # -- declarations as data ------------------------------------------------------------------
 
@@ -173,9 +178,17 @@ class Recipe(ABC, Generic[ModelT]):
             "keyColumns": list(cls.key_columns),
             "timeField": cls.time_field,
             "modelFlavor": cls.model_flavor,
+            "metricDirections": dict(cls.metric_directions),
             "params": cls.params.to_json_schema(title=f"{cls.name} {cls.version} parameters"),
             "entryPoint": cls.entry_point(),
         }
+
+    @classmethod
+    def direction(cls, metric: str) -> MetricDirection:
+        """Whether lower ("min") or higher ("max") values of `metric` are better: the recipe's
+        own declaration, else the usual meaning of its name (errors and losses lower)."""
+        declared = cls.metric_directions.get(metric)
+        return declared if declared is not None else metric_direction(metric)
 
     @classmethod
     def validate_params(

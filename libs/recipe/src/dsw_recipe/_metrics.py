@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from typing import Literal, TypeAlias
 
 import numpy as np
 
-__all__ = ["classification_metrics", "ranking_metrics", "regression_metrics"]
+MetricDirection: TypeAlias = Literal["min", "max"]
+
+# Metrics where lower is better, by name (a prefix such as `baseline_`, `als_` or `validation_`
+# and a suffix such as `_at_10` do not change the direction). Every other metric a built-in
+# recipe reports (AUC, NDCG, MAP, precision, recall, F1, accuracy, lift, R²) is better higher.
+_LOWER = re.compile(
+    r"(^|_)(mape|smape|wape|mae|mse|rmse|rmsle|mase|log_?loss|logloss|loss|error|l1|l2|"
+    r"brier|deviance)($|_)"
+)
+
+__all__ = [
+    "MetricDirection",
+    "classification_metrics",
+    "metric_direction",
+    "ranking_metrics",
+    "regression_metrics",
+    "top_decile_lift",
+]
+
+
+def metric_direction(name: str) -> MetricDirection:
+    """ "min" when lower values of metric `name` are better (errors, losses), else "max"."""
+    return "min" if _LOWER.search(name.lower()) else "max"
 
 
 def regression_metrics(
@@ -78,6 +102,17 @@ def classification_metrics(
         "f1": f1,
         "accuracy": float(np.mean(predicted == (labels == 1))),
     }
+
+
+def top_decile_lift(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The positive rate among the 10 % highest scores over the overall positive rate (1: no
+    better than chance; ties at the boundary broken by position)."""
+    labels = np.asarray(labels, dtype=np.float64)
+    if len(labels) == 0 or labels.mean() == 0:
+        return float("nan")
+    top = max(1, int(np.ceil(len(labels) * 0.1)))
+    chosen = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:top]
+    return float(labels[chosen].mean() / labels.mean())
 
 
 def ranking_metrics(

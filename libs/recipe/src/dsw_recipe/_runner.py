@@ -36,6 +36,8 @@ class LocalRunResult:
     model_uri: str | None = None
     run_id: str | None = None
     progress: list[Any] = field(default_factory=list)
+    # Total gain of each booster feature (None: the model has no LightGBM booster).
+    feature_importance: dict[str, float] | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (what the CLI prints)."""
@@ -45,6 +47,7 @@ class LocalRunResult:
             "params": self.params,
             "metrics": self.metrics,
             "baseline_metrics": self.baseline_metrics,
+            "feature_importance": self.feature_importance,
             "rows": self.rows,
             "seconds": {name: round(value, 3) for name, value in self.seconds.items()},
             "model_path": str(self.model_path) if self.model_path else None,
@@ -112,6 +115,7 @@ def run_local(
         lap("split")
         model = instance.train(split.train, resolved, context)
         lap("train")
+        importance = feature_importance(instance, model)
         context.progress("evaluate", 0, rows=split.holdout.num_rows)
         metrics = instance.evaluate(model, split.holdout, resolved, context)
         context.log_metrics(metrics)
@@ -158,4 +162,16 @@ def run_local(
         model_uri=model_uri,
         run_id=context.run_id,
         progress=list(context.events),
+        feature_importance=importance,
     )
+
+
+def feature_importance(recipe: Recipe[Any], model: Any) -> dict[str, float] | None:
+    """Total gain of each feature of the model's LightGBM booster, largest first (None
+    without a booster)."""
+    booster = recipe.booster(model)
+    if booster is None:
+        return None
+    gains = booster.feature_importance(importance_type="gain")
+    pairs = zip(booster.feature_name(), (float(value) for value in gains), strict=True)
+    return dict(sorted(pairs, key=lambda pair: -pair[1]))

@@ -3,6 +3,8 @@
 - `retail_training_path()`: the DSW retail sales sample (CC0, see `data/retail/LICENSE`).
 - `luma_interactions_path()`: the DSW Luma recommendations sample (see `data/luma/README.md`);
   its header names `timestamp` twice, which `read_table` keeps as `timestamp` and `timestamp_2`.
+- `online_retail_sample_path()`: 600 customers' transactions from UCI Online Retail (CC BY 4.0,
+  see `data/online_retail/README.md`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = [
     "load_luma_interactions",
     "load_retail",
     "luma_interactions_path",
+    "online_retail_sample_path",
     "retail_training_path",
 ]
 
@@ -37,6 +40,12 @@ def retail_training_path() -> Path:
 def luma_interactions_path() -> Path:
     """Path of the Luma `recommendations_input.csv` (695 purchases, 183 users, 74 items)."""
     return _data_path("luma", "recommendations_input.csv")
+
+
+def online_retail_sample_path() -> Path:
+    """Path of `online-retail-sample.csv.gz` (53,663 transactions of 600 customers,
+    2010-12-01 to 2011-10-31; columns as in UCI Online Retail without `Description`)."""
+    return _data_path("online_retail", "online-retail-sample.csv.gz")
 
 
 def load_retail() -> pa.Table:

@@ -24,6 +24,7 @@ from dsw.models import Run
 models = typer.Typer(
     help="Models (MLInstances): a recipe, hyperparameters, a dataset.", no_args_is_help=True
 )
+_TOP_FEATURES = 15
 runs = typer.Typer(help="Training runs: list, compare, logs, cancel.", no_args_is_help=True)
 score = typer.Typer(help="Batch scoring into a new dataset.", no_args_is_help=True)
 
@@ -124,8 +125,29 @@ def runs_list(model: str, as_json: bool = JSON_OPTION) -> None:
 @runs.command("show")
 @friendly
 def runs_show(run_id: str, as_json: bool = JSON_OPTION) -> None:
-    """One run."""
-    show(client().runs.get(run_id), (*RUN_COLUMNS, "params", "metrics", "mlflow.run_id"), as_json)
+    """One run: its metrics beside the recipe's baseline, and the features' importance."""
+    run = client().runs.get(run_id)
+    if as_json:
+        print_json(run)
+        return
+    show(run, (*RUN_COLUMNS, "params", "mlflow.run_id"), False)
+    metrics = run.metrics
+    baseline = dict(run.get("baseline_metrics") or {})
+    if metrics or baseline:
+        rows = [
+            {"metric": name, "model": metrics.get(name), "baseline": baseline.get(name)}
+            for name in sorted(set(metrics) | set(baseline))
+        ]
+        table(rows, ("metric", "model", "baseline"), title="metrics (baseline: same split)")
+    importance = dict(run.get("feature_importance") or {})
+    if importance:
+        total = sum(importance.values()) or 1.0
+        rows = [
+            {"feature": name, "gain": round(gain, 3), "share": f"{gain / total:.1%}"}
+            for name, gain in list(importance.items())[:_TOP_FEATURES]
+        ]
+        title = f"feature importance (gain, top {min(len(importance), _TOP_FEATURES)})"
+        table(rows, ("feature", "gain", "share"), title=title)
 
 
 @runs.command("compare")
@@ -151,17 +173,29 @@ def print_comparison(comparison: dict[str, Any]) -> None:
     compared = comparison.get("runs") or []
     metrics = sorted({name for run in compared for name in run.get("metrics", {})})
     best = (comparison.get("best") or {}).get("run_id")
+    chosen = comparison.get("metric")
+    # The baseline of the compared metric (or of the first one) beside the runs' values.
+    reference = chosen or (metrics[0] if metrics else None)
+    baseline_column = f"baseline {reference}" if reference else None
     rows = [
         {
             "run": ("* " if run["id"] == best else "  ") + run["id"][:8],
             "state": run["state"],
             **{name: run.get("params", {}).get(name) for name in params},
             **{name: run.get("metrics", {}).get(name) for name in metrics},
+            **(
+                {baseline_column: (run.get("baseline_metrics") or {}).get(str(reference))}
+                if baseline_column
+                else {}
+            ),
         }
         for run in compared
     ]
-    title = f"best by {comparison.get('metric')} ({comparison.get('direction')})" if best else None
-    table(rows, ("run", "state", *params, *metrics), title=title)
+    shown_baseline = baseline_column and any(row[baseline_column] is not None for row in rows)
+    columns = ("run", "state", *params, *metrics, *([baseline_column] if shown_baseline else []))
+    better = "lower" if comparison.get("direction") == "min" else "higher"
+    title = f"best by {chosen} ({better} is better)" if best else None
+    table(rows, tuple(str(column) for column in columns), title=title)
 
 
 @runs.command("logs")
@@ -186,7 +220,9 @@ def sweep(
         ..., "--range", "-r", help="name=low:high (float), name=low:high:int, or name=a,b,c"
     ),
     metric: str = typer.Option(..., help="Objective metric"),
-    direction: str = typer.Option("min", help="min or max"),
+    direction: str | None = typer.Option(
+        None, help="min or max (default: as the recipe says for the metric)"
+    ),
     strategy: str = typer.Option("random", help="grid, random or tpe"),
     trials: int = typer.Option(10, help="Trial budget"),
     parallelism: int = typer.Option(1, help="Trials at once"),

@@ -549,17 +549,19 @@ class Sweeps(_Group):
         *,
         space: Mapping[str, Any],
         metric: str,
-        direction: str = "min",
+        direction: str | None = None,
         strategy: str = "random",
         max_trials: int = 10,
         idempotency_key: str | None = None,
         **fields: Any,
     ) -> Sweep:
-        """Start a sweep (``space``: name -> {type, low, high, values...})."""
+        """Start a sweep (``space``: name -> {type, low, high, values...}; ``direction``
+        None: as the model's recipe says for the metric)."""
+        objective = {"metric": metric, **({"direction": direction} if direction else {})}
         body = {
             "strategy": strategy,
             "space": dict(space),
-            "objective": {"metric": metric, "direction": direction},
+            "objective": objective,
             "max_trials": max_trials,
             **fields,
         }

@@ -120,6 +120,10 @@ class TrainingRun(LeasedWorkMixin, Base):
     percent: Mapped[float] = mapped_column(Float, default=0.0)
     rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
     metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # The recipe's reference model on the same split (e.g. popularity, logistic RFM).
+    baseline_metrics: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+    # Total gain per feature of the run's LightGBM booster, largest first.
+    feature_importance: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     mlflow_experiment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     model_uri: Mapped[str | None] = mapped_column(String(1024), nullable=True)

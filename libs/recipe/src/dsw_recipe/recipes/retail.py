@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -151,6 +152,20 @@ class RetailSalesRecipe(Recipe[RetailModel]):
         Param("horizon_weeks", "integer", 1, "weeks ahead forecast", minimum=1, maximum=52),
         Param("recent_lags", "integer", 4, "recent weekly lags used", minimum=1, maximum=26),
         Param("holdout_weeks", "integer", 10, "last weeks held out", minimum=1),
+        Param(
+            "split_date",
+            "string",
+            "",
+            "train up to this date, validate from it (YYYY-MM-DD; empty: holdout_weeks)",
+        ),
+        Param(
+            "validation_weeks",
+            "integer",
+            0,
+            "last training weeks kept aside for early stopping (0: none, all rounds)",
+            minimum=0,
+        ),
+        Param("early_stopping_rounds", "integer", 30, "rounds without gain before stopping", 1),
         Param("seed", "integer", 7, "random seed", minimum=0),
         Param("num_threads", "integer", 2, "LightGBM threads", minimum=1, maximum=256),
     )
@@ -176,7 +191,22 @@ class RetailSalesRecipe(Recipe[RetailModel]):
         return resolved.sort_by([("store", "ascending"), ("date", "ascending")])
 
     def split(self, features: pa.Table, params: Params, ctx: RunContext) -> Split:
-        """The last `holdout_weeks` distinct weeks are held out."""
+        """Rows from `split_date` on are held out, or else the last `holdout_weeks` weeks."""
+        if params["split_date"]:
+            try:
+                moment = datetime.fromisoformat(str(params["split_date"]))
+            except ValueError as error:
+                raise RecipeDataError(
+                    f"split_date {params['split_date']!r} is not a date (YYYY-MM-DD)"
+                ) from error
+            cutoff = (moment.replace(tzinfo=None) - datetime(1970, 1, 1)).total_seconds() / 86_400
+            before = day_numbers(features["date"]) < cutoff
+            if before.all() or not before.any():
+                raise RecipeDataError(
+                    f"split_date {params['split_date']} leaves no training or no held-out weeks"
+                )
+            mask = pa.array(before)
+            return Split(features.filter(mask), features.filter(pc.invert(mask)))
         weeks = _week_index(day_numbers(features["date"]))
         distinct = np.unique(weeks)
         holdout_weeks = int(params["holdout_weeks"])
@@ -297,6 +327,18 @@ class RetailSalesRecipe(Recipe[RetailModel]):
         names = self._feature_names(horizon, recent_lags)
         return matrix[usable], sales[usable], names, history_keys, history_sales
 
+    def _row_weeks(self, train: pa.Table, params: Params) -> np.ndarray:
+        """The week of each row of `training_matrix` (same filter, same order)."""
+        horizon, recent_lags = int(params["horizon_weeks"]), int(params["recent_lags"])
+        columns = self._columns(train)
+        weeks = _week_index(day_numbers(train["date"]))
+        keys = train["store"].to_numpy().astype(np.int64) * _KEY_BASE + weeks
+        order = np.argsort(keys, kind="stable")
+        sales = train["weeklySales"].to_numpy(zero_copy_only=False).astype(np.float64)
+        matrix = self._matrix(columns, keys[order], sales[order], horizon, recent_lags)
+        first_lag = matrix[:, self._feature_names(horizon, recent_lags).index(f"salesLag{horizon}")]
+        return np.asarray(weeks[~np.isnan(first_lag)])
+
     def holdout_matrix(self, model: RetailModel, holdout: pa.Table) -> np.ndarray:
         """Features of held-out rows: history = training history + the holdout's own past weeks."""
         return self._matrix(
@@ -316,6 +358,28 @@ class RetailSalesRecipe(Recipe[RetailModel]):
         target = np.log(np.maximum(sales, 1.0)) if log_target else sales
         ctx.progress("train", 0, rows=len(target))
         rounds = int(params["n_estimators"])
+        # The last `validation_weeks` training weeks, kept aside for early stopping.
+        validation = np.zeros(len(target), dtype=bool)
+        if int(params["validation_weeks"]) > 0:
+            row_weeks = self._row_weeks(train, params)
+            distinct = np.unique(row_weeks)
+            if len(distinct) > int(params["validation_weeks"]):
+                validation = row_weeks >= distinct[-int(params["validation_weeks"])]
+        categorical = ["store", "storeType"]
+        valid_sets = []
+        callbacks = [lightgbm_callback(ctx, rounds, start=0, end=100)]
+        if validation.any():
+            valid_sets.append(
+                lgb.Dataset(
+                    matrix[validation],
+                    target[validation],
+                    feature_name=names,
+                    categorical_feature=categorical,
+                )
+            )
+            callbacks.append(
+                lgb.early_stopping(int(params["early_stopping_rounds"]), verbose=False)
+            )
         booster = lgb.train(
             {
                 "objective": "regression",
@@ -332,11 +396,18 @@ class RetailSalesRecipe(Recipe[RetailModel]):
                 "verbose": -1,
             },
             lgb.Dataset(
-                matrix, target, feature_name=names, categorical_feature=["store", "storeType"]
+                matrix[~validation],
+                target[~validation],
+                feature_name=names,
+                categorical_feature=categorical,
             ),
             num_boost_round=rounds,
-            callbacks=[lightgbm_callback(ctx, rounds, start=0, end=100)],
+            valid_sets=valid_sets,
+            valid_names=["validation"] if valid_sets else None,
+            callbacks=callbacks,
         )
+        if valid_sets:
+            ctx.log_metrics({"validation_best_iteration": float(booster.best_iteration)})
         horizon = int(params["horizon_weeks"])
         naive = _lookup(history_keys, history_sales, history_keys - horizon)
         known = ~np.isnan(naive)

@@ -144,7 +144,7 @@ def model_detail(
     request: Request,
     model_id: str,
     metric: str | None = None,
-    direction: str = "min",
+    direction: str | None = None,
     runs: list[str] = Query(default_factory=list),
     api: Api = Depends(api_for),
 ) -> Response:
@@ -152,7 +152,8 @@ def model_detail(
     run_list = _runs(api, model_id)
     metrics = sorted({name for run in run_list["items"] for name in (run.get("metrics") or {})})
     metric = metric if metric in metrics else (metrics[0] if metrics else None)
-    direction = "max" if direction == "max" else "min"
+    # No direction chosen: the training service answers with the recipe's for the metric.
+    chosen_direction = direction if direction in ("min", "max") else None
     comparison, comparison_problem = None, None
     if metric:
         comparison, comparison_problem = attempt(
@@ -160,10 +161,11 @@ def model_detail(
                 "training",
                 f"{TRAINING}/models/{model_id}/compare",
                 metric=metric,
-                direction=direction,
+                direction=chosen_direction,
                 runs=",".join(runs) or None,
             )
         )
+    direction = (comparison or {}).get("direction") or chosen_direction or "min"
     sweeps, sweeps_problem = attempt(
         lambda: api.get("training", f"{TRAINING}/models/{model_id}/sweeps")
     )
@@ -179,6 +181,7 @@ def model_detail(
         metrics=metrics,
         metric=metric,
         direction=direction,
+        chosen_direction=chosen_direction,
         chosen_runs=runs,
         comparison=comparison,
         comparison_problem=comparison_problem,
@@ -228,7 +231,7 @@ def start_sweep(
     model_id: str,
     strategy: str = Form("random"),
     metric: str = Form(""),
-    direction: str = Form("min"),
+    direction: str = Form(""),
     max_trials: int = Form(4),
     parallelism: int = Form(1),
     space: str = Form(""),
@@ -248,7 +251,10 @@ def start_sweep(
     body = {
         "strategy": strategy,
         "space": parsed_space,
-        "objective": {"metric": metric.strip(), "direction": direction},
+        "objective": {
+            "metric": metric.strip(),
+            **({"direction": direction} if direction in ("min", "max") else {}),
+        },
         "max_trials": max_trials,
         "parallelism": parallelism,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from dsw_recipe import metric_direction
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -57,7 +58,7 @@ def _resolve(
             str(source.model_id),
             source.policy,
             source.metric,
-            source.direction,
+            source.direction or metric_direction(source.metric or "rmse"),
             tracking_uri,
         )
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from dsw_recipe import MetricDirection, get_recipe, metric_direction
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -154,7 +155,7 @@ def _judge_for(
         change.metrics.get(metric),
         (live.metrics or {}).get(metric) if live is not None else None,
         metric,
-        str(promotion.get("direction") or "min"),
+        str(promotion.get("direction") or _direction(metadata, metric)),
         float(promotion.get("min_improvement") or 0.0),
     )
 
@@ -250,3 +251,12 @@ def promotion_consumer(runtime: ServiceRuntime) -> EventConsumer:
         group_id=platform.kafka_group_prefix + "serving.training-events",
         partitions_per_topic=platform.kafka_partitions,
     )
+
+
+def _direction(metadata: dict[str, Any], metric: str) -> MetricDirection:
+    """Whether lower or higher `metric` is better: as the model's (installed) recipe declares,
+    else by the metric's name."""
+    try:
+        return get_recipe(str(metadata.get("name") or "")).direction(metric)
+    except (ImportError, LookupError, ValueError):
+        return metric_direction(metric)

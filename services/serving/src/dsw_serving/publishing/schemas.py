@@ -40,7 +40,11 @@ class SourceIn(BaseModel):
         "latest", description="With model_id: the newest succeeded run, or the best by metric"
     )
     metric: str | None = Field(None, max_length=64, description="With policy best, e.g. rmse")
-    direction: Direction = Field("min", description="Whether lower or higher metric wins")
+    direction: Direction | None = Field(
+        None,
+        description="Whether lower or higher metric wins (default: as the recipe says; errors "
+        "and losses lower, scores such as AUC or NDCG higher)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> SourceIn:

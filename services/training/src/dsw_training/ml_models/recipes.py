@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from dsw_recipe import BUILTIN_RECIPES, ParamValidationError, Recipe, get_recipe
+from dsw_recipe import (
+    BUILTIN_RECIPES,
+    MetricDirection,
+    ParamValidationError,
+    Recipe,
+    get_recipe,
+    metric_direction,
+)
 
 from dsw_kit.calls import raise_for_problem
 from dsw_kit.errors import Conflict, FieldError, ServiceUnavailable, UnprocessableEntity
@@ -245,3 +252,15 @@ def check_features(recipe: ResolvedRecipe, inputs: list[str], targets: list[str]
         raise UnprocessableEntity(
             f"features must be among {', '.join(fields)}", code="unknown_features", errors=errors
         )
+
+
+def model_metric_direction(model: TrainingModel, metric: str) -> MetricDirection:
+    """Whether lower or higher `metric` is better for `model`: as its recipe declares (installed
+    recipes), else by the metric's name (errors and losses lower; package code is never imported
+    here)."""
+    if model.recipe_package_hash is None:
+        try:
+            return get_recipe(model.recipe_entry_point).direction(metric)
+        except (ImportError, LookupError, ValueError):
+            pass
+    return metric_direction(metric)

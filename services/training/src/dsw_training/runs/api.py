@@ -13,6 +13,7 @@ from dsw_kit.lake import Lake
 from dsw_kit.pagination import Page, PageParams, paginate
 from dsw_kit.web import UnitOfWork, idempotent_create, unit_of_work
 from dsw_training.ml_models import service as models_service
+from dsw_training.ml_models.recipes import model_metric_direction
 from dsw_training.models import IdempotencyKey, TrainingRun
 from dsw_training.runs import repository, service
 from dsw_training.runs.chart import Point, metric_chart
@@ -156,10 +157,14 @@ def compare(
         None, description="Comma-separated run ids (default: the latest 20 succeeded runs)"
     ),
     metric: str | None = Query(None, description="Metric that names the best run, e.g. rmse"),
-    direction: Literal["min", "max"] = Query("min", description="Whether lower or higher wins"),
+    direction: Literal["min", "max"] | None = Query(
+        None, description="Whether lower or higher wins (default: as the model's recipe says)"
+    ),
     work: UnitOfWork = unit_of_work("training:read"),
 ) -> ComparisonOut:
     model = models_service.get_model(work, model_id)
+    if direction is None:
+        direction = model_metric_direction(model, metric) if metric else "min"
     if runs:
         ids = _run_ids(runs)
         chosen = repository.runs_by_ids(work.session, model.id, ids)
@@ -182,11 +187,15 @@ def compare(
 def chart(
     model_id: uuid.UUID,
     metric: str = Query(..., min_length=1, max_length=128, description="e.g. mape"),
-    direction: Literal["min", "max"] = Query("min"),
+    direction: Literal["min", "max"] | None = Query(
+        None, description="Whether lower or higher wins (default: as the model's recipe says)"
+    ),
     runs: str | None = Query(None, description="Comma-separated run ids (default: latest 30)"),
     work: UnitOfWork = unit_of_work("training:read"),
 ) -> Response:
     model = models_service.get_model(work, model_id)
+    if direction is None:
+        direction = model_metric_direction(model, metric)
     if runs:
         chosen = repository.runs_by_ids(work.session, model.id, _run_ids(runs))
     else:

@@ -225,7 +225,7 @@ def train(job: dict[str, Any], send: Send) -> dict[str, Any]:
         job["params"],
         ctx=ctx,
         window=_window(job),
-        baseline=bool(job.get("baseline", False)),
+        baseline=bool(job.get("baseline", True)),
         score_holdout=False,
     )
     if result.model_uri is None:
@@ -234,6 +234,7 @@ def train(job: dict[str, Any], send: Send) -> dict[str, Any]:
     return {
         "metrics": {name: float(value) for name, value in result.metrics.items()},
         "baseline_metrics": result.baseline_metrics,
+        "feature_importance": result.feature_importance,
         "model_uri": result.model_uri,
         "rows": result.rows,
         "seconds": result.seconds,

@@ -67,6 +67,12 @@ class RunOut(BaseModel):
     schedule_id: uuid.UUID | None
     progress: ProgressOut
     metrics: dict[str, float]
+    baseline_metrics: dict[str, float] | None = Field(
+        description="The recipe's baseline model on the same split (null: the recipe has none)"
+    )
+    feature_importance: dict[str, float] | None = Field(
+        description="Total gain per feature of the LightGBM booster, largest first"
+    )
     mlflow: MlflowOut
     error: str | None
     log_tail: list[str] = Field(description="Last log lines of a failed run")
@@ -103,6 +109,8 @@ class RunOut(BaseModel):
             schedule_id=run.schedule_id,
             progress=ProgressOut(stage=run.stage, percent=run.percent, rows=run.rows),
             metrics=dict(run.metrics or {}),
+            baseline_metrics=dict(run.baseline_metrics) if run.baseline_metrics else None,
+            feature_importance=dict(run.feature_importance) if run.feature_importance else None,
             mlflow=MlflowOut(
                 experiment_id=run.mlflow_experiment_id,
                 run_id=run.mlflow_run_id,
@@ -142,6 +150,7 @@ class ComparedRun(BaseModel):
     created: datetime
     params: dict[str, Any]
     metrics: dict[str, float]
+    baseline_metrics: dict[str, float] | None = None
 
 
 class BestRun(BaseModel):

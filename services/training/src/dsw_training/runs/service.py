@@ -219,6 +219,7 @@ def compare_runs(
                 created=run.created,
                 params=dict(run.params),
                 metrics=dict(run.metrics or {}),
+                baseline_metrics=dict(run.baseline_metrics) if run.baseline_metrics else None,
             )
             for run in runs
         ],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import tarfile
 import threading
@@ -351,6 +352,8 @@ class TrainingWorker:
             if result.outcome == "succeeded":
                 outcome = result.result
                 run.metrics = dict(outcome["metrics"])
+                run.baseline_metrics = _finite(outcome.get("baseline_metrics"))
+                run.feature_importance = _finite(outcome.get("feature_importance"))
                 run.mlflow_run_id = outcome["mlflow_run_id"]
                 run.mlflow_experiment_id = outcome["experiment_id"]
                 run.model_uri = outcome["model_uri"]
@@ -420,3 +423,14 @@ def training_worker(
         partitions_per_topic=runtime.settings.platform.kafka_partitions,
     )
     return TrainingWorkers(training, worker, wakeup)
+
+
+def _finite(values: dict[str, Any] | None) -> dict[str, float] | None:
+    """Name -> value with non-finite values left out (JSON has no NaN), or None."""
+    if values is None:
+        return None
+    return {
+        name: float(value)
+        for name, value in values.items()
+        if isinstance(value, int | float) and math.isfinite(float(value))
+    }

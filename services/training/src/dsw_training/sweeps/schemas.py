@@ -52,7 +52,9 @@ class Objective(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metric: str = Field(min_length=1, max_length=128, examples=["rmse"])
-    direction: Literal["min", "max"] = "min"
+    direction: Literal["min", "max"] | None = Field(
+        None, description="Whether lower or higher wins (default: as the model's recipe says)"
+    )
 
 
 class EarlyStopping(BaseModel):

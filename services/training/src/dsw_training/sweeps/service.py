@@ -13,7 +13,11 @@ from sqlalchemy.orm import Session
 from dsw_kit.errors import Conflict, FieldError, NotFound, UnprocessableEntity
 from dsw_kit.web import UnitOfWork
 from dsw_training.datasets.catalog import dataset_snapshot
-from dsw_training.ml_models.recipes import ResolvedRecipe, validate_hyperparameters
+from dsw_training.ml_models.recipes import (
+    ResolvedRecipe,
+    model_metric_direction,
+    validate_hyperparameters,
+)
 from dsw_training.models import Sweep, TrainingModel, TrainingRun
 from dsw_training.sweeps.schemas import SweepCreate, TrialCounts
 from dsw_training.sweeps.strategies import grid_points
@@ -66,7 +70,8 @@ def create_sweep(
         space=request.model_dump(mode="json", exclude_none=True)["space"],
         fixed_hyperparameters=dict(request.hyperparameters),
         objective_metric=request.objective.metric,
-        direction=request.objective.direction,
+        direction=request.objective.direction
+        or model_metric_direction(model, request.objective.metric),
         max_trials=request.max_trials,
         max_seconds=request.max_seconds,
         parallelism=request.parallelism,
