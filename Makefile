@@ -49,6 +49,9 @@ PYTEST_ARGS ?=
 # The fast tier's tests mostly wait (training processes, polling): three workers on two cores
 # overlap the waits. `make test TEST_WORKERS=0` runs them in one process.
 TEST_WORKERS ?= 3
+# The integration tier's tests wait too (stacks starting, the broker, polls), but each starts many
+# processes: two workers.
+INTEGRATION_WORKERS ?= 2
 
 ## test: the fast tier: every package's unit tests and every service's in-process API tests
 ##       (no broker, browser, load generator or service process; see docs/testing.md)
@@ -58,7 +61,7 @@ test: install
 ## test-integration: the integration tier: real processes, the broker, faults, load, the demo,
 ##       the browser, fuzzing
 test-integration: install browser loadgen
-	$(BIN)/pytest $(TEST_PATHS) -m integration $(PYTEST_ARGS)
+	$(BIN)/pytest $(TEST_PATHS) -m integration -n $(INTEGRATION_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 ## test-all: both tiers, one after the other (the integration tier runs alone: it measures load);
 ##       the second runs even when the first fails
