@@ -281,10 +281,8 @@ def test_autoscalers_target_deployments_that_leave_replicas_to_them(
         target = rendered.named("Deployment", scaled_object["spec"]["scaleTargetRef"]["name"])
         assert pod_labels(target)["app.kubernetes.io/component"] == "worker"
         (trigger,) = scaled_object["spec"]["triggers"]
-        assert trigger["type"] == "kafka"
-        worker = pod_labels(target)["dsw.io/worker"]
-        service = pod_labels(target)["dsw.io/service"]
-        assert trigger["metadata"]["consumerGroup"].endswith(f"{service}.{worker}")
+        # Which trigger fits which worker: tests/deploy/test_roles.py, from the code's roles.
+        assert trigger["type"] in {"kafka", "postgresql"}
         scaled.append(target["metadata"]["name"])
     assert len(scaled) == len(set(scaled))
     for deployment in rendered.of_kind("Deployment"):
@@ -311,6 +309,35 @@ def test_production_scales_workers_on_kafka_lag(renders: dict[str, Rendered]) ->
     assert metadata["topic"] == "dsw.catalog.events"
     assert metadata["bootstrapServers"].startswith("b-1.kafka.internal:9092")
     assert scaled["spec"]["maxReplicaCount"] <= 12  # the topic's partitions
+    runs = rendered.named("ScaledObject", "dsw-training-worker-runs")
+    (trigger,) = runs["spec"]["triggers"]
+    assert trigger["type"] == "postgresql"
+    assert trigger["metadata"]["connectionFromEnv"] == "DSW_TRAINING_DATABASE_URL"
+    assert trigger["metadata"]["targetQueryValue"] == "1"
+    # Schedule tickers have no backlog: a fixed replica count even with KEDA on.
+    ticker = rendered.named("Deployment", "dsw-training-worker-schedules")
+    assert ticker["spec"]["replicas"] == 2
+    assert "dsw-training-worker-schedules" not in {
+        doc["metadata"]["name"] for doc in rendered.of_kind("ScaledObject")
+    }
+
+
+@pytest.mark.parametrize(
+    ("keda", "message"),
+    [
+        ({"trigger": "kafka", "topic": "dsw.training.events"}, "keda.consumerGroup is required"),
+        ({"trigger": "postgresql"}, "keda.query is required"),
+    ],
+)
+def test_a_scaled_worker_needs_what_its_trigger_reads(
+    helm: Any, keda: dict[str, Any], message: str
+) -> None:
+    values = {
+        "workerDefaults": {"keda": {"enabled": True}},
+        "services": {"recipes": {"workers": {"usage": {"keda": keda | {"consumerGroup": None}}}}},
+    }
+    with pytest.raises(Exception, match=message):
+        helm.Chart.load(CHART).render(values=values, name=RELEASE)
 
 
 def test_overrides_pin_digests_run_relays_and_drop_disabled_parts(
