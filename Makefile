@@ -12,7 +12,7 @@ TEST_PATHS := libs services tests
 SOURCE_PACKAGES := -p dsw_kit -p dsw_contracts -p dsw_xdm -p dsw_recipe -p dsw -p dsw_catalog -p dsw_recipes \
 	-p dsw_training -p dsw_scoring -p dsw_serving -p dsw_console
 
-.PHONY: install browser loadgen run test test-fast lint format typecheck check bench clean-data
+.PHONY: install browser loadgen mlflow-tool s3-tool run test test-fast lint format typecheck check bench clean-data
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -40,6 +40,25 @@ WRK := /usr/bin/wrk
 $(WRK):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 loadgen: $(WRK)
+
+## mlflow-tool: the MLflow server (UI and tracking) in .tools/mlflow, the same locked set as compose's
+## MLflow image (full MLflow pins an older pyarrow than the platform, so it has its own environment)
+MLFLOW_TOOL := $(TOOLS)/mlflow/.installed
+$(MLFLOW_TOOL): $(UV) deploy/compose/mlflow/requirements.txt
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(TOOLS)/mlflow
+	$(UV) pip install --quiet --python $(TOOLS)/mlflow/bin/python --require-hashes --only-binary=:all: \
+		-r deploy/compose/mlflow/requirements.txt
+	@touch $@
+mlflow-tool: $(MLFLOW_TOOL)
+
+## s3-tool: moto's S3-compatible server in .tools/s3, for the topology tests
+S3_TOOL := $(TOOLS)/s3/.installed
+$(S3_TOOL): $(UV) tests/deploy/tools/s3-requirements.txt
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(TOOLS)/s3
+	$(UV) pip install --quiet --python $(TOOLS)/s3/bin/python --require-hashes --only-binary=:all: \
+		-r tests/deploy/tools/s3-requirements.txt
+	@touch $@
+s3-tool: $(S3_TOOL)
 
 ## test: every package's unit tests and the cross-service integration tests
 test: install browser loadgen
