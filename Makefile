@@ -46,8 +46,8 @@ loadgen: $(WRK)
 MLFLOW_TOOL := $(TOOLS)/mlflow/.installed
 $(MLFLOW_TOOL): $(UV) deploy/compose/mlflow/requirements.txt
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(TOOLS)/mlflow
-	$(UV) pip install --quiet --python $(TOOLS)/mlflow/bin/python --require-hashes --only-binary=:all: \
-		-r deploy/compose/mlflow/requirements.txt
+	$(UV) pip sync --quiet --python $(TOOLS)/mlflow/bin/python --require-hashes --only-binary=:all: \
+		deploy/compose/mlflow/requirements.txt
 	@touch $@
 mlflow-tool: $(MLFLOW_TOOL)
 
@@ -55,8 +55,8 @@ mlflow-tool: $(MLFLOW_TOOL)
 S3_TOOL := $(TOOLS)/s3/.installed
 $(S3_TOOL): $(UV) tests/deploy/tools/s3-requirements.txt
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(TOOLS)/s3
-	$(UV) pip install --quiet --python $(TOOLS)/s3/bin/python --require-hashes --only-binary=:all: \
-		-r tests/deploy/tools/s3-requirements.txt
+	$(UV) pip sync --quiet --python $(TOOLS)/s3/bin/python --require-hashes --only-binary=:all: \
+		tests/deploy/tools/s3-requirements.txt
 	@touch $@
 s3-tool: $(S3_TOOL)
 

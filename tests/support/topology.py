@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ class Infrastructure:
         self.s3_port = free_port()
         self._spawn("s3", [str(TOOLS / "s3" / "bin" / "moto_server"), "-p", str(self.s3_port)], {})
         s3 = f"http://127.0.0.1:{self.s3_port}"
-        wait_http(f"{s3}/moto-api/", "the S3 server")
+        wait_http(f"{s3}/moto-api/", "the S3 server", self.children[-1][1])
         httpx.put(f"{s3}/{BUCKET}", timeout=10).raise_for_status()
         mlflow_db = self.database("mlflow").replace("postgresql+psycopg://", "postgresql://", 1)
         self.mlflow_port = free_port()
@@ -114,7 +114,8 @@ class Infrastructure:
                 "AWS_DEFAULT_REGION": "us-east-1",
             },
         )
-        wait_http(f"http://127.0.0.1:{self.mlflow_port}/health", "MLflow", timeout=180)
+        health = f"http://127.0.0.1:{self.mlflow_port}/health"
+        wait_http(health, "MLflow", self.children[-1][1], timeout=180)
         return self
 
     def database(self, name: str) -> str:
@@ -155,9 +156,14 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int
     return process.returncode
 
 
-def wait_http(url: str, what: str, timeout: float = 60.0) -> None:
+def wait_http(
+    url: str, what: str, process: subprocess.Popen[bytes], timeout: float = 60.0
+) -> None:
+    """Wait until ``url`` answers (fails at once if ``process`` exits)."""
     deadline = time.monotonic() + timeout
     while True:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited ({process.returncode}); see its log")
         try:
             if httpx.get(url, timeout=3).status_code < 500:
                 return
@@ -213,7 +219,7 @@ def compose_addresses() -> dict[str, str]:
 
 
 def chart_processes(docs: list[dict[str, Any]]) -> list[Process]:
-    """Every migration Job and Deployment of a rendered chart, its env from ConfigMap and Secrets."""
+    """Every migration Job and Deployment of a chart, with env from its ConfigMap and Secrets."""
     configmaps = {
         d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"
     }
@@ -323,10 +329,21 @@ class LocalDeployment:
                 self.running.pop(process.name)
         return codes
 
-    def start_long_running(self) -> None:
+    def start_long_running(self, timeout: float = 600.0) -> None:
+        """The APIs first, then (once they answer) the background roles and the console.
+
+        Compose starts the console once the APIs are healthy; the workers would start with the
+        APIs, but twenty Python processes importing at once on a small CI machine only slow each
+        other down, and nothing of the workers' wiring depends on starting them together.
+        """
         for process in self.processes:
-            if not process.job:
+            if process.role == "api" and process.service in SERVICES:
                 self.start(process)
+        self.wait_ready(SERVICES, timeout)
+        for process in self.processes:
+            if not process.job and process.name not in self.running:
+                self.start(process)
+        self.wait_ready(["console"], timeout)
 
     def check_alive(self) -> None:
         for name, (_, handle) in self.running.items():
@@ -336,8 +353,9 @@ class LocalDeployment:
     def log(self, name: str, tail: int = 4000) -> str:
         return (self.work / f"{name}.log").read_text(errors="replace")[-tail:]
 
-    def wait_ready(self, timeout: float = 300.0) -> None:
-        pending = {*SERVICES, "console"} & {p.service for p in self.processes}
+    def wait_ready(self, names: Iterable[str], timeout: float) -> None:
+        """Wait until the APIs or console ``names`` answer ``/readyz``."""
+        pending = set(names)
         deadline = time.monotonic() + timeout
         while pending:
             self.check_alive()
