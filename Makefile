@@ -25,8 +25,8 @@ $(SYNCED): $(UV) $(PROJECT_FILES)
 ## install: create .venv from the lock file (every package editable)
 install: $(SYNCED)
 
-## run: start the embedded platform (broker, five services, console), run the demo, keep it up until Ctrl-C
-run: install
+## run: start the embedded platform (broker, five services, console, MLflow UI), run the demo, keep it up until Ctrl-C
+run: install mlflow-tool
 	$(BIN)/dsw up --demo
 
 ## browser: Debian's Chromium for the console's browser tests (installed once, needs root)

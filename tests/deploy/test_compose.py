@@ -254,5 +254,8 @@ def test_the_console_runs_after_the_apis_and_calls_them_by_container_name(
     for name, port in SERVICES.items():
         assert env[f"DSW_CONSOLE_{name.upper()}_URL"] == f"http://{name}:{port}"
     assert env["DSW_ENVIRONMENT"] == "production"
+    # Links to the MLflow UI go to the port compose publishes it on.
+    assert env["DSW_CONSOLE_MLFLOW_URL"] == "http://127.0.0.1:${MLFLOW_PORT:-5000}"
+    assert "127.0.0.1:${MLFLOW_PORT:-5000}:5000" in compose["services"]["mlflow"]["ports"]
     assert console["read_only"] is True
     assert console["cap_drop"] == ["ALL"]

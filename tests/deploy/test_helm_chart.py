@@ -390,6 +390,11 @@ def test_the_console_is_deployed_and_calls_every_enabled_api(renders: dict[str, 
             assert rendered.named("Service", f"{prefix}-{service}")
         assert json.loads(env["DSW_CONSOLE_READY_REQUIRES"]["value"]) == sorted(enabled)
         assert env["DSW_CONSOLE_COOKIE_SECURE"]["value"] == str(name == "production").lower()
+        if name == "production":
+            mlflow_ui = env["DSW_CONSOLE_MLFLOW_URL"]["value"]
+            assert mlflow_ui == "https://mlflow.internal.example.com"
+        else:
+            assert "DSW_CONSOLE_MLFLOW_URL" not in env
         assert rendered.named("Service", f"{prefix}-console")["spec"]["ports"][0]["port"] == 8106
 
 

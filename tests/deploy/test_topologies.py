@@ -1,7 +1,7 @@
-"""Both deployment topologies run: docker-compose.yml and the chart rendered with the minimal values,
-each turned into local processes (tests/support/topology.py) against real PostgreSQL, the broker,
-an S3-compatible server (moto) holding the lake and MLflow's artifacts, and an MLflow tracking
-server on PostgreSQL.
+"""Both deployment topologies run: docker-compose.yml and the chart rendered with the minimal
+values, each turned into local processes (tests/support/topology.py) against real PostgreSQL, the
+broker, an S3-compatible server (moto) holding the lake and MLflow's artifacts, and an MLflow
+tracking server on PostgreSQL.
 
 Through each: the migration jobs (twice: the second run is a no-op, as on an upgrade), every API,
 background role and the console, then the demo's path end to end: ingest, train, compare, publish,
@@ -177,7 +177,8 @@ def test_topology_runs_the_demo_path(
 def _exercise(deployment: LocalDeployment, infra: Infrastructure) -> None:
     # Migrations as jobs, once per service, before the APIs; a second run changes nothing.
     first = deployment.run_jobs()
-    assert set(first) and all(code == 0 for code in first.values()), first
+    assert len(first) == len(SERVICES), first
+    assert all(code == 0 for code in first.values()), first
     migrated = {s: schema_state(url) for s, url in deployment.database_urls.items()}
     assert set(migrated) == set(SERVICES)
     again = deployment.run_jobs()

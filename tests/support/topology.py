@@ -156,9 +156,7 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int
     return process.returncode
 
 
-def wait_http(
-    url: str, what: str, process: subprocess.Popen[bytes], timeout: float = 60.0
-) -> None:
+def wait_http(url: str, what: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     """Wait until ``url`` answers (fails at once if ``process`` exits)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -320,13 +318,12 @@ class LocalDeployment:
         return handle
 
     def run_jobs(self, timeout: float = 300.0) -> dict[str, int]:
-        """Run every migration job to completion (like the hooks / one-shots); exit codes."""
-        codes = {}
-        for process in self.processes:
-            if process.job:
-                handle = self.start(process)
-                codes[process.name] = handle.wait(timeout)
-                self.running.pop(process.name)
+        """Run every migration job to completion, side by side (compose starts its one-shots
+        together; each has its own database); their exit codes."""
+        started = {p.name: self.start(p) for p in self.processes if p.job}
+        codes = {name: handle.wait(timeout) for name, handle in started.items()}
+        for name in started:
+            self.running.pop(name)
         return codes
 
     def start_long_running(self, timeout: float = 600.0) -> None:

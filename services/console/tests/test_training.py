@@ -106,6 +106,11 @@ def test_model_from_the_generated_form_trains_and_compares(
     done = console.client.get(run_paths[0]).text
     assert "Publish as a service" in done
     assert "mape" in done
+    # The run and its model version link to their pages in the MLflow UI.
+    assert re.search(r'href="http://mlflow\.test:5000/#/experiments/\d+/runs/[0-9a-f]{32}"', done)
+    assert re.search(r'href="http://mlflow\.test:5000/#/models/[^"/]+/versions/\d+"', done)
+    model_page = console.client.get(model_path).text
+    assert 'href="http://mlflow.test:5000/#/models/' in model_page
 
     compared = console.client.get(f"{model_path}?metric=mape&direction=min").text
     assert f'src="{model_path}/chart.svg?metric=mape&amp;direction=min"' in compared

@@ -46,6 +46,25 @@ def console_url() -> str:
     return f"http://127.0.0.1:{int(os.environ.get('DSW_CONSOLE_PORT', CONSOLE_PORT))}"
 
 
+# MLflow's own UI, on the port after the console's. The platform uses mlflow-skinny (full MLflow
+# pins an older pyarrow), so the server comes from a tool environment: `make mlflow-tool`.
+MLFLOW_UI_PORT = 8107
+
+
+def mlflow_ui_port() -> int:
+    """Port of the MLflow UI ``dsw up`` serves, overridable with ``DSW_MLFLOW_UI_PORT``."""
+    return int(os.environ.get("DSW_MLFLOW_UI_PORT", MLFLOW_UI_PORT))
+
+
+def mlflow_server_command() -> Path | None:
+    """The ``mlflow`` command of the tool environment (``.tools/mlflow``), if installed."""
+    for root in (Path.cwd(), Path(sys.prefix).parent):
+        command = root / ".tools" / "mlflow" / "bin" / "mlflow"
+        if command.is_file():
+            return command
+    return None
+
+
 def dev_token(settings: PlatformSettings, ttl_seconds: int = 30 * 24 * 3600) -> str:
     """A token with every scope in the default organisation (embedded stack only)."""
     issuer = Authenticator(settings.auth, settings.resolved_home).issuer()
@@ -74,15 +93,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def readiness(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+def readiness(url: str, timeout: float = 2.0, path: str = "/readyz") -> tuple[bool, str]:
     """Whether the service at ``url`` is ready, and why not."""
     try:
-        response = httpx.get(f"{url}/readyz", timeout=timeout)
+        response = httpx.get(f"{url}{path}", timeout=timeout)
     except httpx.HTTPError as error:
         return False, type(error).__name__
     if response.status_code == 200:
         return True, "ready"
-    checks = response.json().get("checks", {}) if response.content else {}
+    try:
+        checks = response.json().get("checks", {}) if response.content else {}
+    except ValueError:
+        checks = {}
     return False, ", ".join(f"{k}: {v}" for k, v in checks.items()) or str(response.status_code)
 
 
@@ -94,6 +116,9 @@ class EmbeddedStack:
     say: Callable[[str], None]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     broker: TansuBroker | None = None
+    # Where data scientists browse runs and models: a server of the configured tracking URI, the
+    # UI this stack serves on the embedded store, or None (the tool environment is missing).
+    mlflow_ui: str | None = None
 
     @property
     def home(self) -> Path:
@@ -116,6 +141,9 @@ class EmbeddedStack:
         self._migrate_all(env, logs)
         for name, port in service_ports().items():
             self.processes[name] = self._spawn(name, ["api", "--port", str(port)], env, logs)
+        self._start_mlflow_ui(logs)
+        if self.mlflow_ui is not None:
+            env.setdefault("DSW_CONSOLE_MLFLOW_URL", self.mlflow_ui)
         console_port = console_url().rpartition(":")[2]
         self.processes["console"] = self._spawn(
             "console", ["api", "--port", console_port], env, logs
@@ -133,6 +161,37 @@ class EmbeddedStack:
             self.say(f"broker (Tansu) on {bootstrap}")
         partitions = self.settings.kafka_partitions
         ensure_topics(bootstrap, dict.fromkeys(ALL_TOPICS, partitions))
+
+    def _start_mlflow_ui(self, logs: Path) -> None:
+        """Serve MLflow's UI on the embedded tracking store (a configured server has its own)."""
+        tracking = self.settings.resolved_mlflow_tracking_uri
+        if tracking.startswith(("http://", "https://")):
+            self.mlflow_ui = tracking.rstrip("/")
+            return
+        command = mlflow_server_command()
+        if command is None or not tracking.startswith("sqlite:///"):
+            return
+        store = Path(tracking.removeprefix("sqlite:///"))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        port = mlflow_ui_port()
+        log = open(logs / "mlflow-ui.log", "ab")  # noqa: SIM115 - owned by the child process
+        self.processes["mlflow-ui"] = subprocess.Popen(
+            [
+                str(command),
+                "server",
+                "--host=127.0.0.1",
+                f"--port={port}",
+                f"--backend-store-uri={tracking}",
+                # Where the platform's runs keep their artifacts (beside the SQLite store).
+                f"--default-artifact-root={(store.parent / 'mlartifacts').as_uri()}",
+                "--workers=1",
+            ],
+            env={**os.environ, "MLFLOW_HOME": str(store.parent)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.mlflow_ui = f"http://127.0.0.1:{port}"
 
     def _environment(self) -> dict[str, str]:
         env = {
@@ -175,12 +234,15 @@ class EmbeddedStack:
             "broker": self.settings.kafka_bootstrap,
             "services": self.urls(),
             "console": console_url(),
+            "mlflow_ui": self.mlflow_ui,
             "children": {name: process.pid for name, process in self.processes.items()},
         }
         (self.home / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     def _wait_ready(self, deadline: float) -> None:
         pending = {**self.urls(), "console": console_url()}
+        if "mlflow-ui" in self.processes and self.mlflow_ui is not None:
+            pending["mlflow-ui"] = self.mlflow_ui
         while pending:
             for name, url in list(pending.items()):
                 process = self.processes[name]
@@ -188,7 +250,7 @@ class EmbeddedStack:
                     raise RuntimeError(
                         f"{name} exited with {process.returncode}; see {self.home / 'logs'}"
                     )
-                if readiness(url)[0]:
+                if readiness(url, path="/health" if name == "mlflow-ui" else "/readyz")[0]:
                     self.say(f"{name:<9} ready at {url}")
                     del pending[name]
             if pending and time.monotonic() > deadline:

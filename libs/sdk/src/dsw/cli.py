@@ -65,6 +65,13 @@ def up(
     )
     console.print(f"  API docs: {catalog}/docs (likewise on every service)", soft_wrap=True)
     console.print(f"  Web console: {console_url()} (dev login on the sign-in page)", soft_wrap=True)
+    if stack.mlflow_ui is not None:
+        console.print(f"  MLflow UI: {stack.mlflow_ui} (runs and models)", soft_wrap=True)
+    else:
+        console.print(
+            "  MLflow UI: not installed (make mlflow-tool); the console shows runs without it",
+            soft_wrap=True,
+        )
     if demo and not _run_demo(stack):
         stack.stop()
         console.print("stopped.")
@@ -114,7 +121,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
     assert isinstance(services, dict)
     if "console" in state:
         services = {**services, "console": state["console"]}
-    results = {name: readiness(str(url)) for name, url in services.items()}
+    children = state.get("children", {})
+    if state.get("mlflow_ui") and isinstance(children, dict) and "mlflow-ui" in children:
+        services = {**services, "mlflow-ui": state["mlflow_ui"]}
+    results = {
+        name: readiness(str(url), path="/health" if name == "mlflow-ui" else "/readyz")
+        for name, url in services.items()
+    }
     if as_json:
         import json
 
