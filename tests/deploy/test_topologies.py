@@ -249,7 +249,7 @@ def _exercise(deployment: LocalDeployment, infra: Infrastructure) -> None:
         ).json()
         items = runs["items"] if isinstance(runs, dict) else runs
         return next(
-            (r for r in items if r["trigger"] == "schedule" and r["state"] == "succeeded"), None
+            (r for r in items if r.get("schedule_id") and r["state"] == "succeeded"), None
         )
 
     run = poll(scheduled_run, "the scheduled retraining to succeed", deployment)
