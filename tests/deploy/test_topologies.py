@@ -13,6 +13,8 @@ the batch. Only what the deployment's own processes do makes this pass.
 from __future__ import annotations
 
 import io
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,14 +62,30 @@ POLLS = {
 
 
 @pytest.fixture
-def infrastructure(tmp_path: Path) -> Iterator[Infrastructure]:
+def work() -> Iterator[Path]:
+    """A folder of the test's own for logs and data homes. Not pytest's tmp_path: on a machine
+    where several pytest sessions run, a later one prunes older numbered folders while this long
+    test still writes to its own."""
+    folder = Path(tempfile.mkdtemp(prefix="dsw-topology-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def infrastructure(work: Path) -> Iterator[Infrastructure]:
     admin = postgres_admin_url()
     if admin is None:
         pytest.skip("the topologies need PostgreSQL (DSW_TEST_POSTGRES_URL)")
     ensure_tools()
-    infra = Infrastructure(admin, tmp_path / "infrastructure")
+    infra = Infrastructure(admin, work / "infrastructure")
     try:
         yield infra.start()
+    except BaseException:
+        for name in ("mlflow", "s3"):
+            log = infra.work / f"{name}.log"
+            if log.exists():
+                print(f"---- {name}\n{log.read_text(errors='replace')[-3000:]}")
+        raise
     finally:
         infra.stop()
 
@@ -151,7 +169,7 @@ def poll(check: Any, what: str, deployment: LocalDeployment, timeout: float = 24
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
 def test_topology_runs_the_demo_path(
-    topology: str, infrastructure: Infrastructure, tmp_path: Path
+    topology: str, infrastructure: Infrastructure, work: Path
 ) -> None:
     started = time.monotonic()
     processes, addresses = TOPOLOGIES[topology]()
@@ -160,7 +178,7 @@ def test_topology_runs_the_demo_path(
         assert (service, "migrate") in roles
         assert (service, "api") in roles
     assert ("console", "api") in roles
-    deployment = LocalDeployment(processes, addresses, infrastructure, tmp_path / topology)
+    deployment = LocalDeployment(processes, addresses, infrastructure, work / topology)
     deployment.work.mkdir(parents=True)
     try:
         _exercise(deployment, infrastructure)
@@ -248,9 +266,7 @@ def _exercise(deployment: LocalDeployment, infra: Infrastructure) -> None:
             f"{deployment.url('training')}/training/v1/models/{result.model.id}/runs"
         ).json()
         items = runs["items"] if isinstance(runs, dict) else runs
-        return next(
-            (r for r in items if r.get("schedule_id") and r["state"] == "succeeded"), None
-        )
+        return next((r for r in items if r.get("schedule_id") and r["state"] == "succeeded"), None)
 
     run = poll(scheduled_run, "the scheduled retraining to succeed", deployment)
     decisions_url = f"{deployment.url('serving')}/serving/v1/services/retail-auto/decisions"

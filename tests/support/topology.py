@@ -115,7 +115,8 @@ class Infrastructure:
             },
         )
         health = f"http://127.0.0.1:{self.mlflow_port}/health"
-        wait_http(health, "MLflow", self.children[-1][1], timeout=180)
+        # MLflow creates its schema on first start (dozens of migrations): slow on a busy machine.
+        wait_http(health, "MLflow", self.children[-1][1], timeout=600)
         return self
 
     def database(self, name: str) -> str:
