@@ -24,6 +24,7 @@ SERVICES = ["catalog", "recipes", "training", "scoring", "serving"]
 def _environment(home: Path) -> dict[str, str]:
     env = {**os.environ, "DSW_HOME": str(home), "DSW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
     env["DSW_MLFLOW_UI_PORT"] = str(free_port())
+    env["DSW_CONSOLE_PORT"] = str(free_port())
     for service in SERVICES:
         env[f"DSW_{service.upper()}_PORT"] = str(free_port())
         env.pop(f"DSW_{service.upper()}_DATABASE_URL", None)
@@ -47,11 +48,26 @@ def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float = 90
     raise AssertionError(f"not ready within {timeout}s:\n{log.read_text()}")
 
 
+def _wait_for_mlflow(url: str, process: subprocess.Popen[bytes], timeout: float = 400.0) -> None:
+    """The MLflow UI answers (its first start creates its schema: slow on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, "dsw up stopped"
+        assert time.monotonic() < deadline, f"the MLflow UI did not answer within {timeout}s"
+        time.sleep(0.5)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGINT)
     return process.wait(30)
 
 
+@pytest.mark.timeout(900)
 def test_dsw_up_status_restart(tmp_path: Path) -> None:
     # `make run` installs MLflow's server in its tool environment; `dsw up` serves its UI.
     subprocess.run(["make", "-s", "mlflow-tool"], cwd=ROOT, check=True, capture_output=True)
@@ -62,7 +78,7 @@ def test_dsw_up_status_restart(tmp_path: Path) -> None:
     try:
         _wait_ready(process, tmp_path / "up1.log")
         assert f"MLflow UI: {mlflow_ui}" in (tmp_path / "up1.log").read_text()
-        assert httpx.get(f"{mlflow_ui}/health", timeout=10).status_code == 200
+        _wait_for_mlflow(mlflow_ui, process)
         # The UI reads the embedded tracking store the services write to.
         experiments = httpx.post(
             f"{mlflow_ui}/api/2.0/mlflow/experiments/search", json={"max_results": 10}, timeout=10

@@ -240,9 +240,9 @@ class EmbeddedStack:
         (self.home / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     def _wait_ready(self, deadline: float) -> None:
+        # Not the MLflow UI: its first start creates its schema (minutes on a busy machine) and
+        # the platform works without it; it answers once it is up.
         pending = {**self.urls(), "console": console_url()}
-        if "mlflow-ui" in self.processes and self.mlflow_ui is not None:
-            pending["mlflow-ui"] = self.mlflow_ui
         while pending:
             for name, url in list(pending.items()):
                 process = self.processes[name]
@@ -250,7 +250,7 @@ class EmbeddedStack:
                     raise RuntimeError(
                         f"{name} exited with {process.returncode}; see {self.home / 'logs'}"
                     )
-                if readiness(url, path="/health" if name == "mlflow-ui" else "/readyz")[0]:
+                if readiness(url)[0]:
                     self.say(f"{name:<9} ready at {url}")
                     del pending[name]
             if pending and time.monotonic() > deadline:

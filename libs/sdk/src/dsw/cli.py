@@ -66,7 +66,10 @@ def up(
     console.print(f"  API docs: {catalog}/docs (likewise on every service)", soft_wrap=True)
     console.print(f"  Web console: {console_url()} (dev login on the sign-in page)", soft_wrap=True)
     if stack.mlflow_ui is not None:
-        console.print(f"  MLflow UI: {stack.mlflow_ui} (runs and models)", soft_wrap=True)
+        console.print(
+            f"  MLflow UI: {stack.mlflow_ui} (runs and models; the first start takes a while)",
+            soft_wrap=True,
+        )
     else:
         console.print(
             "  MLflow UI: not installed (make mlflow-tool); the console shows runs without it",
