@@ -12,7 +12,8 @@ TEST_PATHS := libs services tests
 SOURCE_PACKAGES := -p dsw_kit -p dsw_contracts -p dsw_xdm -p dsw_recipe -p dsw -p dsw_catalog -p dsw_recipes \
 	-p dsw_training -p dsw_scoring -p dsw_serving -p dsw_console
 
-.PHONY: install browser loadgen run test test-integration test-all lint format typecheck check bench clean-data
+.PHONY: install browser loadgen mlflow-tool s3-tool run test test-integration test-all lint format \
+	typecheck check bench clean-data
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,8 +29,8 @@ $(SYNCED): $(UV) $(PROJECT_FILES)
 ## install: create .venv from the lock file (every package editable)
 install: $(SYNCED)
 
-## run: start the embedded platform (broker, five services, console), run the demo, keep it up until Ctrl-C
-run: install
+## run: start the embedded platform (broker, five services, console, MLflow UI), run the demo, keep it up until Ctrl-C
+run: install mlflow-tool
 	$(BIN)/dsw up --demo
 
 ## browser: Debian's Chromium for the console's browser tests (installed once, needs root)
@@ -43,6 +44,25 @@ WRK := /usr/bin/wrk
 $(WRK):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 loadgen: $(WRK)
+
+## mlflow-tool: the MLflow server (UI and tracking) in .tools/mlflow, the same locked set as compose's
+## MLflow image (full MLflow pins an older pyarrow than the platform, so it has its own environment)
+MLFLOW_TOOL := $(TOOLS)/mlflow/.installed
+$(MLFLOW_TOOL): $(UV) deploy/compose/mlflow/requirements.txt
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(TOOLS)/mlflow
+	$(UV) pip sync --quiet --python $(TOOLS)/mlflow/bin/python --require-hashes --only-binary=:all: \
+		deploy/compose/mlflow/requirements.txt
+	@touch $@
+mlflow-tool: $(MLFLOW_TOOL)
+
+## s3-tool: moto's S3-compatible server in .tools/s3, for the topology tests
+S3_TOOL := $(TOOLS)/s3/.installed
+$(S3_TOOL): $(UV) tests/deploy/tools/s3-requirements.txt
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(TOOLS)/s3
+	$(UV) pip sync --quiet --python $(TOOLS)/s3/bin/python --require-hashes --only-binary=:all: \
+		tests/deploy/tools/s3-requirements.txt
+	@touch $@
+s3-tool: $(S3_TOOL)
 
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k ingestion"` (CI adds a JUnit report).
 PYTEST_ARGS ?=
@@ -60,12 +80,12 @@ test: install
 
 ## test-integration: the integration tier: real processes, the broker, faults, load, the demo,
 ##       the browser, fuzzing
-test-integration: install browser loadgen
+test-integration: install browser loadgen mlflow-tool s3-tool
 	$(BIN)/pytest $(TEST_PATHS) -m integration -n $(INTEGRATION_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 ## test-all: both tiers, one after the other (the integration tier runs alone: it measures load);
 ##       the second runs even when the first fails
-test-all: install browser loadgen
+test-all: install browser loadgen mlflow-tool s3-tool
 	@status=0; $(MAKE) --no-print-directory test || status=1; \
 	$(MAKE) --no-print-directory test-integration || status=1; exit $$status
 

@@ -17,11 +17,14 @@ from dsw_kit.broker import free_port
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ["catalog", "recipes", "training", "scoring", "serving"]
 
 
 def _environment(home: Path) -> dict[str, str]:
     env = {**os.environ, "DSW_HOME": str(home), "DSW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
+    env["DSW_MLFLOW_UI_PORT"] = str(free_port())
+    env["DSW_CONSOLE_PORT"] = str(free_port())
     for service in SERVICES:
         env[f"DSW_{service.upper()}_PORT"] = str(free_port())
         env.pop(f"DSW_{service.upper()}_DATABASE_URL", None)
@@ -45,17 +48,42 @@ def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float = 90
     raise AssertionError(f"not ready within {timeout}s:\n{log.read_text()}")
 
 
+def _wait_for_mlflow(url: str, process: subprocess.Popen[bytes], timeout: float = 400.0) -> None:
+    """The MLflow UI answers (its first start creates its schema: slow on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, "dsw up stopped"
+        assert time.monotonic() < deadline, f"the MLflow UI did not answer within {timeout}s"
+        time.sleep(0.5)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGINT)
     return process.wait(30)
 
 
+@pytest.mark.timeout(900)
 def test_dsw_up_status_restart(tmp_path: Path) -> None:
+    # `make run` installs MLflow's server in its tool environment; `dsw up` serves its UI.
+    subprocess.run(["make", "-s", "mlflow-tool"], cwd=ROOT, check=True, capture_output=True)
     env = _environment(tmp_path / "home")
     catalog = f"http://127.0.0.1:{env['DSW_CATALOG_PORT']}"
+    mlflow_ui = f"http://127.0.0.1:{env['DSW_MLFLOW_UI_PORT']}"
     process = _start(env, tmp_path / "up1.log")
     try:
         _wait_ready(process, tmp_path / "up1.log")
+        assert f"MLflow UI: {mlflow_ui}" in (tmp_path / "up1.log").read_text()
+        _wait_for_mlflow(mlflow_ui, process)
+        # The UI reads the embedded tracking store the services write to.
+        experiments = httpx.post(
+            f"{mlflow_ui}/api/2.0/mlflow/experiments/search", json={"max_results": 10}, timeout=10
+        )
+        assert experiments.status_code == 200, experiments.text
         status = subprocess.run(
             [str(BIN / "dsw"), "status", "--json"],
             env=env,
@@ -64,7 +92,9 @@ def test_dsw_up_status_restart(tmp_path: Path) -> None:
             timeout=30,
         )
         assert status.returncode == 0, status.stderr
-        assert all(entry["ready"] for entry in json.loads(status.stdout).values())
+        ready = json.loads(status.stdout)
+        assert all(entry["ready"] for entry in ready.values())
+        assert ready["mlflow-ui"]["url"] == mlflow_ui
         token = subprocess.run(
             [str(BIN / "dsw"), "token"], env=env, capture_output=True, text=True, timeout=30
         ).stdout.strip()

@@ -22,6 +22,7 @@ DEFAULT_PORTS = {
     "training": 8103,
     "scoring": 8104,
     "serving": 8105,
+    "console": 8106,
 }
 ROLES = {"api", "migrate", "relay", "worker", "revision"}
 

@@ -35,7 +35,9 @@ def platform_containers(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: spec
         for name, spec in compose["services"].items()
-        if spec.get("image", "").startswith("dsw-") and not name.startswith("mlflow")
+        if spec.get("image", "").startswith("dsw-")
+        and not name.startswith("mlflow")
+        and name != "console"
     }
 
 
@@ -50,7 +52,7 @@ def test_the_stack_has_the_production_components(compose: dict[str, Any]) -> Non
     assert services["postgres"]["image"].startswith("postgres:")
     assert "minio/minio:" in services["minio"]["image"]
     assert "server" in services["mlflow"]["command"]
-    expected = set(ONE_SHOTS) | INFRASTRUCTURE | set(SERVICES)
+    expected = set(ONE_SHOTS) | INFRASTRUCTURE | set(SERVICES) | {"console"}
     for name, workers in chart_workers().items():
         expected |= {f"{name}-{worker}" for worker in workers}
     assert set(services) == expected
@@ -219,7 +221,8 @@ def test_mlflow_server_matches_the_locked_client() -> None:
     pins = dict(re.findall(r"^([a-z0-9_.-]+)==(\S+)", requirements, flags=re.MULTILINE))
     assert client is not None
     assert pins["mlflow"] == client.group(1)
-    assert {"psycopg2-binary", "boto3"} <= set(pins)
+    # SQLAlchemy 2.1 opens postgresql:// with psycopg 3: without it the server cannot start.
+    assert {"psycopg", "psycopg-binary", "boto3"} <= set(pins)
     # Every requirement is pinned and hashed (pip --require-hashes).
     requirement_lines = [
         line for line in requirements.splitlines() if line and not line.startswith((" ", "#"))
@@ -237,3 +240,22 @@ def test_services_call_each_other_by_container_name(compose: dict[str, Any]) -> 
             url = spec["environment"][f"DSW_{caller.upper()}_{callee.upper()}_URL"]
             assert url == f"http://{callee}:{SERVICES[callee]}", (name, callee)
             assert callee in compose["services"]
+
+
+def test_the_console_runs_after_the_apis_and_calls_them_by_container_name(
+    compose: dict[str, Any],
+) -> None:
+    console = compose["services"]["console"]
+    assert console["build"]["args"] == {"SERVICE": "console"}
+    assert console["command"] == ["api", "--host", "0.0.0.0", "--port", "8106"]
+    assert "127.0.0.1:8106:8106" in console["ports"]
+    assert console["depends_on"] == {name: {"condition": "service_healthy"} for name in SERVICES}
+    env = console["environment"]
+    for name, port in SERVICES.items():
+        assert env[f"DSW_CONSOLE_{name.upper()}_URL"] == f"http://{name}:{port}"
+    assert env["DSW_ENVIRONMENT"] == "production"
+    # Links to the MLflow UI go to the port compose publishes it on.
+    assert env["DSW_CONSOLE_MLFLOW_URL"] == "http://127.0.0.1:${MLFLOW_PORT:-5000}"
+    assert "127.0.0.1:${MLFLOW_PORT:-5000}:5000" in compose["services"]["mlflow"]["ports"]
+    assert console["read_only"] is True
+    assert console["cap_drop"] == ["ALL"]

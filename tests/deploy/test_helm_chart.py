@@ -4,6 +4,7 @@ the invariants an operator relies on, for the default values and every example v
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -212,9 +213,14 @@ def test_processes_are_configured_for_production(
     assert config["data"]["DSW_ENVIRONMENT"] == "production"
     assert config["data"]["DSW_HOME"] == "/var/lib/dsw"
     documented = documented_settings()
-    for _, pod in pod_specs(rendered):
+    for workload, pod in pod_specs(rendered):
         (container,) = pod["containers"]
         env = container_env(container)
+        if pod_labels(workload)["app.kubernetes.io/component"] == "console":
+            # No database: the console reads nothing but the APIs (test_the_console_...).
+            assert not [name for name in env if name.endswith("_DATABASE_URL")]
+            assert {name for name in env if name.startswith("DSW_")} <= documented
+            continue
         service = next(name for name in SERVICES if f"DSW_{name.upper()}_DATABASE_URL" in env)
         prefix = f"DSW_{service.upper()}_"
         assert env[prefix + "HOST"]["value"] == "0.0.0.0"
@@ -273,7 +279,7 @@ def test_autoscalers_target_deployments_that_leave_replicas_to_them(
     scaled = []
     for hpa in rendered.of_kind("HorizontalPodAutoscaler"):
         target = rendered.named("Deployment", hpa["spec"]["scaleTargetRef"]["name"])
-        assert pod_labels(target)["app.kubernetes.io/component"] == "api"
+        assert pod_labels(target)["app.kubernetes.io/component"] in {"api", "console"}
         assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
         assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
         scaled.append(target["metadata"]["name"])
@@ -281,10 +287,8 @@ def test_autoscalers_target_deployments_that_leave_replicas_to_them(
         target = rendered.named("Deployment", scaled_object["spec"]["scaleTargetRef"]["name"])
         assert pod_labels(target)["app.kubernetes.io/component"] == "worker"
         (trigger,) = scaled_object["spec"]["triggers"]
-        assert trigger["type"] == "kafka"
-        worker = pod_labels(target)["dsw.io/worker"]
-        service = pod_labels(target)["dsw.io/service"]
-        assert trigger["metadata"]["consumerGroup"].endswith(f"{service}.{worker}")
+        # Which trigger fits which worker: tests/deploy/test_roles.py, from the code's roles.
+        assert trigger["type"] in {"kafka", "postgresql"}
         scaled.append(target["metadata"]["name"])
     assert len(scaled) == len(set(scaled))
     for deployment in rendered.of_kind("Deployment"):
@@ -293,7 +297,7 @@ def test_autoscalers_target_deployments_that_leave_replicas_to_them(
 
 def test_default_values_scale_apis_on_cpu_and_keep_keda_off(renders: dict[str, Rendered]) -> None:
     rendered = renders["default"]
-    assert len(rendered.of_kind("HorizontalPodAutoscaler")) == len(SERVICES)
+    assert len(rendered.of_kind("HorizontalPodAutoscaler")) == len(SERVICES) + 1  # + the console
     assert rendered.of_kind("ScaledObject") == []
     worker = rendered.named("Deployment", "dsw-training-worker-catalog-events")
     assert worker["spec"]["replicas"] == 1
@@ -311,6 +315,35 @@ def test_production_scales_workers_on_kafka_lag(renders: dict[str, Rendered]) ->
     assert metadata["topic"] == "dsw.catalog.events"
     assert metadata["bootstrapServers"].startswith("b-1.kafka.internal:9092")
     assert scaled["spec"]["maxReplicaCount"] <= 12  # the topic's partitions
+    runs = rendered.named("ScaledObject", "dsw-training-worker-runs")
+    (trigger,) = runs["spec"]["triggers"]
+    assert trigger["type"] == "postgresql"
+    assert trigger["metadata"]["connectionFromEnv"] == "DSW_TRAINING_DATABASE_URL"
+    assert trigger["metadata"]["targetQueryValue"] == "1"
+    # Schedule tickers have no backlog: a fixed replica count even with KEDA on.
+    ticker = rendered.named("Deployment", "dsw-training-worker-schedules")
+    assert ticker["spec"]["replicas"] == 2
+    assert "dsw-training-worker-schedules" not in {
+        doc["metadata"]["name"] for doc in rendered.of_kind("ScaledObject")
+    }
+
+
+@pytest.mark.parametrize(
+    ("keda", "message"),
+    [
+        ({"trigger": "kafka", "topic": "dsw.training.events"}, "keda.consumerGroup is required"),
+        ({"trigger": "postgresql"}, "keda.query is required"),
+    ],
+)
+def test_a_scaled_worker_needs_what_its_trigger_reads(
+    helm: Any, keda: dict[str, Any], message: str
+) -> None:
+    values = {
+        "workerDefaults": {"keda": {"enabled": True}},
+        "services": {"recipes": {"workers": {"usage": {"keda": keda | {"consumerGroup": None}}}}},
+    }
+    with pytest.raises(Exception, match=message):
+        helm.Chart.load(CHART).render(values=values, name=RELEASE)
 
 
 def test_overrides_pin_digests_run_relays_and_drop_disabled_parts(
@@ -342,6 +375,29 @@ def test_a_worker_set_to_null_is_not_deployed(helm: Any) -> None:
     assert "worker-catalog-events" not in templates["dsw/templates/services/training.yaml"]
 
 
+def test_the_console_is_deployed_and_calls_every_enabled_api(renders: dict[str, Rendered]) -> None:
+    for name, rendered in renders.items():
+        prefix = "ws" if name == "overrides" else RELEASE
+        console = rendered.named("Deployment", f"{prefix}-console")
+        (container,) = console["spec"]["template"]["spec"]["containers"]
+        assert container["image"].split("/")[-1].startswith("dsw-console")
+        assert container["args"] == ["api", "--host", "0.0.0.0", "--port", "8106"]
+        env = container_env(container)
+        enabled = [s for s in SERVICES if not (name == "overrides" and s == "recipes")]
+        for service in enabled:
+            url = env[f"DSW_CONSOLE_{service.upper()}_URL"]["value"]
+            assert url == f"http://{prefix}-{service}:{SERVICES[service]}"
+            assert rendered.named("Service", f"{prefix}-{service}")
+        assert json.loads(env["DSW_CONSOLE_READY_REQUIRES"]["value"]) == sorted(enabled)
+        assert env["DSW_CONSOLE_COOKIE_SECURE"]["value"] == str(name == "production").lower()
+        if name == "production":
+            mlflow_ui = env["DSW_CONSOLE_MLFLOW_URL"]["value"]
+            assert mlflow_ui == "https://mlflow.internal.example.com"
+        else:
+            assert "DSW_CONSOLE_MLFLOW_URL" not in env
+        assert rendered.named("Service", f"{prefix}-console")["spec"]["ports"][0]["port"] == 8106
+
+
 # ---- traffic ----
 
 
@@ -356,7 +412,10 @@ def test_ingress_routes_each_api_prefix_and_v2_to_its_service(
         for rule in ingress["spec"]["rules"]
         for path in rule["http"]["paths"]
     }
-    expected = {f"/{name}": f"{RELEASE}-{name}" for name in SERVICES} | {"/v2": "dsw-serving"}
+    expected = {f"/{name}": f"{RELEASE}-{name}" for name in SERVICES} | {
+        "/v2": "dsw-serving",
+        "/": "dsw-console",
+    }
     assert routes == expected
     for service_name in routes.values():
         service = rendered.named("Service", service_name)
@@ -380,7 +439,11 @@ def test_network_policies_cover_every_pod(renders: dict[str, Rendered], values_s
             port["port"] for rule in policy["spec"]["egress"] for port in rule.get("ports", [])
         }
         assert 53 in egress_ports
-        if labels["app.kubernetes.io/component"] != "api":
+        if labels["app.kubernetes.io/component"] == "console":
+            (rule,) = policy["spec"]["ingress"]
+            assert {port["port"] for port in rule["ports"]} == {8106}
+            assert {"podSelector"} not in [set(peer) for peer in rule["from"]], "ingress only"
+        elif labels["app.kubernetes.io/component"] != "api":
             assert not policy["spec"].get("ingress"), "only APIs accept connections"
         else:
             (rule,) = policy["spec"]["ingress"]
@@ -406,10 +469,12 @@ def test_default_secret_holds_a_generated_auth_secret_and_each_database_url(
 def test_production_uses_the_existing_secret_and_rs256(renders: dict[str, Rendered]) -> None:
     rendered = renders["production"]
     assert [s["metadata"]["name"] for s in rendered.of_kind("Secret")] == []
-    for _, pod in pod_specs(rendered):
+    for workload, pod in pod_specs(rendered):
         env = container_env(pod["containers"][0])
         refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env.values() if "valueFrom" in e}
-        assert refs == {"dsw-secrets"}
+        # The console reads no secret with RS256 (it has no database).
+        console = pod_labels(workload)["app.kubernetes.io/component"] == "console"
+        assert refs == (set() if console else {"dsw-secrets"})
         assert "DSW_AUTH_SECRET" not in env
     config = rendered.named("ConfigMap", "dsw")["data"]
     assert config["DSW_AUTH_ALGORITHM"] == "RS256"

@@ -138,6 +138,10 @@ class Console:
         assert TOKEN_COOKIE in self.client.cookies
 
 
+# Where the console is told the MLflow UI is (it links models and runs there).
+MLFLOW_UI = "http://mlflow.test:5000/"
+
+
 def console_settings(platform: PlatformSettings, **overrides: object) -> ConsoleSettings:
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     values: dict[str, object] = {
@@ -158,7 +162,7 @@ def console(
     serving: TestClient,
     scoring: TestClient,
 ) -> Iterator[Console]:
-    settings = console_settings(platform)
+    settings = console_settings(platform, mlflow_url=MLFLOW_UI)
     transports = {
         "catalog": catalog._transport,
         "recipes": recipes._transport,

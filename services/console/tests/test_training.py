@@ -111,6 +111,11 @@ def test_model_from_the_generated_form_trains_and_compares(
     # The baseline beside the model's metrics, and the features' importance.
     assert '<th scope="col" class="num">Baseline</th>' in done
     assert "Feature importance" in done
+    # The run and its model version link to their pages in the MLflow UI.
+    assert re.search(r'href="http://mlflow\.test:5000/#/experiments/\d+/runs/[0-9a-f]{32}"', done)
+    assert re.search(r'href="http://mlflow\.test:5000/#/models/[^"/]+/versions/\d+"', done)
+    model_page = console.client.get(model_path).text
+    assert 'href="http://mlflow.test:5000/#/models/' in model_page
 
     # No direction given: the recipe's (MAPE: lower is better).
     default = console.client.get(f"{model_path}?metric=mape").text

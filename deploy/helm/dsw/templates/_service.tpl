@@ -149,6 +149,8 @@ spec:
 {{- $workloadName := include "dsw.workloadName" (dict "root" $root "service" $name "suffix" $process.suffix) }}
 {{- $selector := include "dsw.selectorLabels" (dict "root" $root "service" $name "component" $process.component "worker" $process.worker) }}
 {{- $keda := $config.keda | default dict }}
+{{- $trigger := $keda.trigger | default "kafka" }}
+{{- $scaled := and $keda.enabled (ne $trigger "none") }}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -158,7 +160,7 @@ metadata:
     {{- include "dsw.metaLabels" $root | nindent 4 }}
     {{- $selector | nindent 4 }}
 spec:
-  {{- if not $keda.enabled }}
+  {{- if not $scaled }}
   replicas: {{ $config.replicas }}
   {{- end }}
   revisionHistoryLimit: 5
@@ -209,9 +211,10 @@ spec:
             {{- include "dsw.volumeMounts" $root | nindent 12 }}
 ---
 {{ include "dsw.pdb" (dict "root" $root "name" $workloadName "selector" $selector "pdb" $config.pdb) }}
-{{- if $keda.enabled }}
+{{- if $scaled }}
 ---
-# Scales the worker on the lag of its consumer group (KEDA's Kafka scaler).
+# Scales the worker on what it consumes: its consumer group's lag (KEDA's Kafka scaler) or the open
+# jobs of its work table (KEDA's PostgreSQL scaler, on the service's own database URL).
 apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
 metadata:
@@ -227,15 +230,23 @@ spec:
   pollingInterval: {{ $keda.pollingInterval }}
   cooldownPeriod: {{ $keda.cooldownPeriod }}
   triggers:
+    {{- if eq $trigger "kafka" }}
     - type: kafka
       metadata:
         bootstrapServers: {{ $root.Values.config.kafka.bootstrap | quote }}
-        consumerGroup: {{ $keda.consumerGroup | default (printf "%s%s.%s" ($root.Values.config.kafka.groupPrefix | default "") $name $process.worker) | quote }}
-        {{- with $keda.topic }}
-        topic: {{ . | quote }}
-        {{- end }}
+        consumerGroup: {{ printf "%s%s" ($root.Values.config.kafka.groupPrefix | default "") (required (printf "services.%s.workers.%s.keda.consumerGroup is required for the kafka trigger" $name $process.worker) $keda.consumerGroup) | quote }}
+        topic: {{ required (printf "services.%s.workers.%s.keda.topic is required for the kafka trigger" $name $process.worker) $keda.topic | quote }}
         lagThreshold: {{ $keda.lagThreshold | int | toString | quote }}
         offsetResetPolicy: earliest
+    {{- else if eq $trigger "postgresql" }}
+    - type: postgresql
+      metadata:
+        connectionFromEnv: {{ printf "DSW_%s_DATABASE_URL" (upper $name) }}
+        query: {{ required (printf "services.%s.workers.%s.keda.query is required for the postgresql trigger" $name $process.worker) $keda.query | quote }}
+        targetQueryValue: {{ $keda.targetQueryValue | default 1 | int | toString | quote }}
+    {{- else }}
+    {{- fail (printf "services.%s.workers.%s.keda.trigger: kafka, postgresql or none" $name $process.worker) }}
+    {{- end }}
       {{- with $keda.authenticationRef }}
       authenticationRef:
         {{- toYaml . | nindent 8 }}

@@ -83,7 +83,17 @@ class Lake:
         self.delete_dir(destination)
         parent = destination.rsplit("/", 1)[0]
         self.make_dirs(parent)
-        self.filesystem.move(source, destination)
+        if isinstance(self.filesystem, fs.LocalFileSystem):
+            self.filesystem.move(source, destination)
+            return
+        # An object store has no folders to rename, and its filesystem moves single objects
+        # only: copy every object under the source prefix, then delete the source.
+        selector = fs.FileSelector(source, recursive=True)
+        for info in self.filesystem.get_file_info(selector):
+            if info.type == fs.FileType.File:
+                relative = info.path[len(source) :].lstrip("/")
+                self.filesystem.copy_file(info.path, f"{destination}/{relative}")
+        self.delete_dir(source)
 
 
 def open_files(uris: Sequence[str], schema: pa.Schema | None = None) -> ds.Dataset:

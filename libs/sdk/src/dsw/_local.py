@@ -142,17 +142,20 @@ def service_urls() -> dict[str, str]:
     return {name: f"http://127.0.0.1:{port}" for name, port in service_ports().items()}
 
 
-def readiness(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+def readiness(url: str, timeout: float = 2.0, path: str = "/readyz") -> tuple[bool, str]:
     """Whether the service at ``url`` is ready, and why not."""
     import httpx
 
     try:
-        response = httpx.get(f"{url}/readyz", timeout=timeout)
+        response = httpx.get(f"{url}{path}", timeout=timeout)
     except httpx.HTTPError as error:
         return False, type(error).__name__
     if response.status_code == 200:
         return True, "ready"
-    checks = response.json().get("checks", {}) if response.content else {}
+    try:
+        checks = response.json().get("checks", {}) if response.content else {}
+    except ValueError:  # MLflow's /health answers plain text
+        checks = {}
     return False, ", ".join(f"{k}: {v}" for k, v in checks.items()) or str(response.status_code)
 
 

@@ -31,6 +31,25 @@ from dsw_kit.settings import PlatformSettings
 SERVICES = SERVICE_PORTS
 
 
+# MLflow's own UI, on the port after the console's. The platform uses mlflow-skinny (full MLflow
+# pins an older pyarrow), so the server comes from a tool environment: `make mlflow-tool`.
+MLFLOW_UI_PORT = 8107
+
+
+def mlflow_ui_port() -> int:
+    """Port of the MLflow UI ``dsw up`` serves, overridable with ``DSW_MLFLOW_UI_PORT``."""
+    return int(os.environ.get("DSW_MLFLOW_UI_PORT", MLFLOW_UI_PORT))
+
+
+def mlflow_server_command() -> Path | None:
+    """The ``mlflow`` command of the tool environment (``.tools/mlflow``), if installed."""
+    for root in (Path.cwd(), Path(sys.prefix).parent):
+        command = root / ".tools" / "mlflow" / "bin" / "mlflow"
+        if command.is_file():
+            return command
+    return None
+
+
 @dataclass
 class EmbeddedStack:
     """Starts, watches and stops the embedded platform."""
@@ -39,6 +58,9 @@ class EmbeddedStack:
     say: Callable[[str], None]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     broker: TansuBroker | None = None
+    # Where data scientists browse runs and models: a server of the configured tracking URI, the
+    # UI this stack serves on the embedded store, or None (the tool environment is missing).
+    mlflow_ui: str | None = None
 
     @property
     def home(self) -> Path:
@@ -61,6 +83,9 @@ class EmbeddedStack:
         self._migrate_all(env, logs)
         for name, port in service_ports().items():
             self.processes[name] = self._spawn(name, ["api", "--port", str(port)], env, logs)
+        self._start_mlflow_ui(logs)
+        if self.mlflow_ui is not None:
+            env.setdefault("DSW_CONSOLE_MLFLOW_URL", self.mlflow_ui)
         console_port = console_url().rpartition(":")[2]
         self.processes["console"] = self._spawn(
             "console", ["api", "--port", console_port], env, logs
@@ -78,6 +103,37 @@ class EmbeddedStack:
             self.say(f"broker (Tansu) on {bootstrap}")
         partitions = self.settings.kafka_partitions
         ensure_topics(bootstrap, dict.fromkeys(ALL_TOPICS, partitions))
+
+    def _start_mlflow_ui(self, logs: Path) -> None:
+        """Serve MLflow's UI on the embedded tracking store (a configured server has its own)."""
+        tracking = self.settings.resolved_mlflow_tracking_uri
+        if tracking.startswith(("http://", "https://")):
+            self.mlflow_ui = tracking.rstrip("/")
+            return
+        command = mlflow_server_command()
+        if command is None or not tracking.startswith("sqlite:///"):
+            return
+        store = Path(tracking.removeprefix("sqlite:///"))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        port = mlflow_ui_port()
+        log = open(logs / "mlflow-ui.log", "ab")  # noqa: SIM115 - owned by the child process
+        self.processes["mlflow-ui"] = subprocess.Popen(
+            [
+                str(command),
+                "server",
+                "--host=127.0.0.1",
+                f"--port={port}",
+                f"--backend-store-uri={tracking}",
+                # Where the platform's runs keep their artifacts (beside the SQLite store).
+                f"--default-artifact-root={(store.parent / 'mlartifacts').as_uri()}",
+                "--workers=1",
+            ],
+            env={**os.environ, "MLFLOW_HOME": str(store.parent)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.mlflow_ui = f"http://127.0.0.1:{port}"
 
     def _environment(self) -> dict[str, str]:
         env = {
@@ -120,6 +176,7 @@ class EmbeddedStack:
             "broker": self.settings.kafka_bootstrap,
             "services": self.urls(),
             "console": console_url(),
+            "mlflow_ui": self.mlflow_ui,
             "children": {name: process.pid for name, process in self.processes.items()},
         }
         (self.home / STATE_FILE).write_text(json.dumps(state, indent=2))
@@ -127,6 +184,8 @@ class EmbeddedStack:
         write_pointer(self.home, os.getpid())
 
     def _wait_ready(self, deadline: float) -> None:
+        # Not the MLflow UI: its first start creates its schema (minutes on a busy machine) and
+        # the platform works without it; it answers once it is up.
         pending = {**self.urls(), "console": console_url()}
         while pending:
             for name, url in list(pending.items()):

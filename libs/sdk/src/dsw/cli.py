@@ -98,6 +98,16 @@ def up(
     console.print(
         f"  Web console: {_local.console_url()} (dev login on the sign-in page)", soft_wrap=True
     )
+    if stack.mlflow_ui is not None:
+        console.print(
+            f"  MLflow UI: {stack.mlflow_ui} (runs and models; the first start takes a while)",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            "  MLflow UI: not installed (make mlflow-tool); the console shows runs without it",
+            soft_wrap=True,
+        )
     if demo and not _run_demo(stack):
         stack.stop()
         console.print("stopped.")
@@ -147,7 +157,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
     assert isinstance(services, dict)
     if "console" in state:
         services = {**services, "console": state["console"]}
-    results = {name: _local.readiness(str(url)) for name, url in services.items()}
+    children = state.get("children", {})
+    if state.get("mlflow_ui") and isinstance(children, dict) and "mlflow-ui" in children:
+        services = {**services, "mlflow-ui": state["mlflow_ui"]}
+    results = {
+        name: _local.readiness(str(url), path="/health" if name == "mlflow-ui" else "/readyz")
+        for name, url in services.items()
+    }
     if as_json:
         import json
 

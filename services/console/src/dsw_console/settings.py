@@ -25,6 +25,13 @@ class ConsoleSettings(ServiceSettings):
     training_url: str = Field("http://127.0.0.1:8103", description="Base URL of the training API")
     scoring_url: str = Field("http://127.0.0.1:8104", description="Base URL of the scoring API")
     serving_url: str = Field("http://127.0.0.1:8105", description="Base URL of the serving API")
+    mlflow_url: str = Field(
+        "",
+        description=(
+            "Base URL of the MLflow UI as the browser reaches it; the console links each model "
+            "and run to its page there (empty: no links)"
+        ),
+    )
     call_timeout_seconds: float = Field(
         15.0, description="Timeout of the console's calls to the platform's APIs"
     )

@@ -90,6 +90,7 @@ def render(
         {
             "session": read_session(request),
             "dev_login": settings.dev_login_enabled,
+            "mlflow_url": settings.mlflow_url.rstrip("/"),
             "path": request.url.path,
             **context,
         },
