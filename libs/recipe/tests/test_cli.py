@@ -18,7 +18,7 @@ def test_list_and_describe(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["describe", "product-recommendations"]) == 0
     described = json.loads(capsys.readouterr().out)
     assert described["taskType"] == "ranking"
-    assert described["params"]["properties"]["k"]["default"] == 5
+    assert described["params"]["properties"]["k"]["default"] == 10
 
 
 def test_run_with_text_params(capsys: pytest.CaptureFixture[str]) -> None:
