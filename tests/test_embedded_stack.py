@@ -38,10 +38,13 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> float:
+def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float = 300.0) -> float:
+    # Longer than `dsw up` alone needs: the integration tier runs two workers, and MLflow's first
+    # start (creating its store) competes for the same two cores.
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if "The platform is ready" in log.read_text():
+        # The last line `dsw up` prints once ready: every URL line before it is in the log.
+        if "Press Ctrl-C to stop." in log.read_text():
             return time.monotonic() - started
         assert process.poll() is None, log.read_text()
         time.sleep(0.2)

@@ -186,6 +186,16 @@ DIRECT: list[Case] = [
     case("schema-jsonschema", "schema", "GET", "/catalog/v1/schemas/{schema}/jsonschema"),
     case("schema-arrow", "schema", "GET", "/catalog/v1/schemas/{schema}/arrow"),
     case("schema-delete", "schema", "DELETE", "/catalog/v1/schemas/{schema}"),
+    case("schema-versions", "schema", "GET", "/catalog/v1/schemas/{schema}/versions"),
+    case("schema-version", "schema", "GET", "/catalog/v1/schemas/{schema}/versions/1"),
+    case(
+        "schema-evolve",
+        "schema",
+        "PUT",
+        "/catalog/v1/schemas/{schema}",
+        RETAIL_SCHEMA,
+        if_match=True,
+    ),
     case("dataset-read", "dataset", "GET", "/catalog/v1/datasets/{dataset}"),
     case(
         "dataset-patch",
@@ -1028,6 +1038,14 @@ NOT_TENANT_RESOURCES = {
     # The standard XDM library is the same for every tenant.
     "GET /catalog/v1/xdm/components": "standard XDM library",
     "GET /catalog/v1/xdm/{kind}": "standard XDM library",
+    # Tenant field groups and data types: another tenant reads 404 and lists nothing, in
+    # services/catalog/tests/test_xdm_components.py (test_create_list_read_and_compose_...).
+    "POST /catalog/v1/xdm/tenant/{kind}": "test_xdm_components (names nothing stored)",
+    "GET /catalog/v1/xdm/tenant/{kind}": "test_xdm_components",
+    "GET /catalog/v1/xdm/tenant/{kind}/{component_id}": "test_xdm_components",
+    "PUT /catalog/v1/xdm/tenant/{kind}/{component_id}": "test_xdm_components",
+    "DELETE /catalog/v1/xdm/tenant/{kind}/{component_id}": "test_xdm_components",
+    "POST /catalog/v1/xdm/tenant/{kind}/{component_id}/deprecate": "test_xdm_components",
     # A schema document names no stored resource of anyone's.
     "POST /catalog/v1/schemas": "names nothing stored",
     # Registration by upload is test_same_recipe_package_is_registered_apart; a git import
